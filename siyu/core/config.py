@@ -1,0 +1,210 @@
+"""Settings, read from ``SIYU_*`` environment variables when a command or the app starts.
+
+Nothing reads the environment at import time: call :func:`get_settings` (cached) at a
+boundary, or build :class:`Settings` directly in tests.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from siyu.core.errors import ConfigError, HomeNotWritableError
+from siyu.core.i18n import SUPPORTED_LOCALES, normalize_locale
+
+SECRET_KEY_FILE = "secret.key"
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Every setting siyu reads. Each field documents its environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="SIYU_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=Path(".siyu"),
+        description="SIYU_HOME: data directory for the embedded stores, keys and reports.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SIYU_DATABASE_URL: operational database (SQLAlchemy URL). "
+        "Default: SQLite file siyu.db in SIYU_HOME. PostgreSQL: postgresql://user@host/db.",
+    )
+    events_url: str | None = Field(
+        default=None,
+        description="SIYU_EVENTS_URL: event store. Default: DuckDB file events.duckdb in SIYU_HOME "
+        "(duckdb:///path/to/file.duckdb, or duckdb:///:memory:).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="SIYU_SECRET_KEY: signs sessions and derives encryption keys. "
+        "Generated into SIYU_HOME/secret.key (mode 0600) on first run if not given.",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="SIYU_TIMEZONE: the brand's calendar for days, weeks and quiet hours (IANA name).",
+    )
+    lang: str = Field(
+        default="zh-CN",
+        description="SIYU_LANG: language of the console, CLI and messages (zh-CN or en).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="SIYU_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+        return value
+
+    @field_validator("lang")
+    @classmethod
+    def _supported_lang(cls, value: str) -> str:
+        locale = normalize_locale(value)
+        if locale is None:
+            raise ValueError(f"unsupported language {value!r}; use one of {', '.join(SUPPORTED_LOCALES)}")
+        return locale
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(f"unsupported database {scheme!r}; use sqlite:///FILE or postgresql://…")
+        return value
+
+    @field_validator("events_url")
+    @classmethod
+    def _known_event_store(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith("duckdb://"):
+            raise ValueError("unsupported event store; use duckdb:///FILE or duckdb:///:memory:")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home_dir / 'siyu.db'}"
+
+    @property
+    def resolved_events_url(self) -> str:
+        return self.events_url or f"duckdb:///{self.home_dir / 'events.duckdb'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def public_view(self) -> dict[str, Any]:
+        """The effective settings with secrets hidden, for ``siyu config show``."""
+        secret_source = "SIYU_SECRET_KEY" if self.secret_key else str(self.home_dir / SECRET_KEY_FILE)
+        return {
+            "SIYU_HOME": str(self.home_dir),
+            "SIYU_DATABASE_URL": _hide_password(self.resolved_database_url),
+            "SIYU_EVENTS_URL": self.resolved_events_url,
+            "SIYU_SECRET_KEY": f"****** ({secret_source})",
+            "SIYU_TIMEZONE": self.timezone,
+            "SIYU_LANG": self.lang,
+            "SIYU_LOG_LEVEL": self.log_level,
+        }
+
+
+def _hide_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, has_password, _ = credentials.partition(":")
+    return f"{scheme}://{user}:******@{host}" if has_password else url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning a bad value into a :class:`ConfigError` naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            reason = str(error.get("ctx", {}).get("error", error["msg"]))
+            problems.append({"setting": f"SIYU_{field.upper()}", "reason": reason})
+        first = problems[0]
+        raise ConfigError(
+            "Setting {setting} is invalid: {reason}",
+            hint="Fix or unset the environment variable, then run the command again.",
+            errors=problems,
+            setting=first["setting"],
+            reason=first["reason"],
+        ) from None
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()
+
+
+def ensure_home(settings: Settings) -> Path:
+    """Create SIYU_HOME if needed and prove it is writable."""
+    home = settings.home_dir
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise HomeNotWritableError(
+            "SIYU_HOME {path} is not writable ({reason})",
+            hint="Point SIYU_HOME at a directory you can write to, or fix its permissions.",
+            setting="SIYU_HOME",
+            path=str(home),
+            reason=exc.strerror or str(exc),
+        ) from None
+    return home
+
+
+def secret_key(settings: Settings) -> str:
+    """The secret key: SIYU_SECRET_KEY, else SIYU_HOME/secret.key, generated (0600) if missing."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = ensure_home(settings) / SECRET_KEY_FILE
+    if not path.exists():
+        from siyu.core.ids import new_token
+
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_token(48))
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            "Secret key file {path} is too short",
+            hint="Delete it to have a new one generated, or set SIYU_SECRET_KEY.",
+            setting="SIYU_SECRET_KEY",
+            path=str(path),
+        )
+    return key

@@ -1,0 +1,3 @@
+from siyu.events.duckdb.store import DuckDBEventStore
+
+__all__ = ["DuckDBEventStore"]

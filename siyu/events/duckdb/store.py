@@ -1,0 +1,202 @@
+"""The embedded default: events in one DuckDB file."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from siyu.core.errors import EventStoreCorruptError, EventStoreError, EventStoreLockedError
+from siyu.events.base import AppendResult, EventStore, check_table_name, conform, first_of_each_id
+from siyu.events.id_index import IdHashIndex
+from siyu.events.schema import EVENTS_SCHEMA, JSON_COLUMNS
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+    pa.decimal128(18, 2): "DECIMAL(18,2)",
+    pa.int32(): "INTEGER",
+}
+
+
+def _events_ddl() -> str:
+    columns = []
+    for field in EVENTS_SCHEMA:
+        sql_type = "JSON" if field.name in JSON_COLUMNS else _DUCKDB_TYPES[field.type]
+        null = "" if field.nullable else " NOT NULL"
+        columns.append(f'"{field.name}" {sql_type}{null}')
+    return "CREATE TABLE IF NOT EXISTS events (" + ", ".join(columns) + ")"
+
+
+def path_of(url: str) -> str:
+    """``duckdb:///abs/path.duckdb`` → ``/abs/path.duckdb``; ``duckdb:///:memory:`` → ``:memory:``."""
+    rest = url.removeprefix("duckdb://")
+    if rest in ("", "/:memory:", ":memory:"):
+        return ":memory:"
+    return rest
+
+
+class DuckDBEventStore(EventStore):
+    DIALECT = "duckdb"
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        super().__init__(url)
+        self.path = path_of(url)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._index: IdHashIndex | None = None
+        self._con = self._connect(read_only)
+        try:
+            self._con.execute("SET TimeZone = 'UTC'")
+            if not read_only:
+                self._con.execute(_events_ddl())
+        except duckdb.Error as exc:
+            self._con.close()
+            raise self._error(exc) from None
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: BaseException) -> EventStoreError:
+        reason = str(exc).strip().splitlines()[0]
+        lowered = reason.lower()
+        context = {"setting": "SIYU_EVENTS_URL", "path": self.path, "reason": reason}
+        if "lock" in lowered:
+            return EventStoreLockedError(
+                "The event store {path} is in use by another process: {reason}",
+                hint="Stop the other siyu process (server or command), or point SIYU_EVENTS_URL elsewhere.",
+                **context,
+            )
+        if "not a valid duckdb" in lowered or "corrupt" in lowered or "checksum" in lowered:
+            return EventStoreCorruptError(
+                "The event store file {path} is damaged or not a DuckDB file: {reason}",
+                hint="Move the file aside and restore a backup, or run `siyu demo --reset` for demo data.",
+                **context,
+            )
+        return EventStoreError(
+            "The event store {path} cannot be used: {reason}",
+            hint="Check SIYU_EVENTS_URL and that the file and its directory are writable.",
+            **context,
+        )
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _reader(self) -> Any:
+        backend = getattr(self._local, "backend", None)
+        if backend is None:
+            backend = ibis.duckdb.from_connection(self._con.cursor())
+            self._local.backend = backend
+        return backend
+
+    def table(self, name: str = "events") -> Any:
+        try:
+            return self._reader().table(check_table_name(name))
+        except duckdb.Error as exc:
+            raise self._error(exc) from None
+
+    def has_table(self, name: str) -> bool:
+        rows = self._con.cursor().execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_name = ?", [check_table_name(name)]
+        )
+        return rows.fetchone() is not None
+
+    def count(self) -> int:
+        row = self._con.cursor().execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    def ping(self) -> None:
+        try:
+            self._con.cursor().execute("SELECT count(*) FROM events LIMIT 1").fetchone()
+        except duckdb.Error as exc:
+            raise self._error(exc) from None
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _id_index(self, cursor: duckdb.DuckDBPyConnection) -> IdHashIndex:
+        if self._index is None:
+            hashes = cursor.execute("SELECT hash(event_id) AS h FROM events").fetchnumpy()["h"]
+            self._index = IdHashIndex(np.asarray(hashes, dtype=np.uint64))
+        return self._index
+
+    def append(self, events: pa.Table) -> AppendResult:
+        received = events.num_rows
+        batch = first_of_each_id(conform(events))
+        if batch.num_rows == 0:
+            return AppendResult(received=received, inserted=0, duplicates=received)
+        with self._write_lock:
+            cursor = self._con.cursor()
+            try:
+                index = self._id_index(cursor)
+                cursor.register("__batch", batch)
+                hashes = cursor.execute("SELECT hash(event_id) AS h FROM __batch").fetchnumpy()["h"]
+                hashes = np.asarray(hashes, dtype=np.uint64)
+                candidates = index.contains(hashes)
+                if candidates.any():
+                    keep = ~self._stored(cursor, batch.filter(pa.array(candidates)))
+                    fresh = np.ones(batch.num_rows, dtype=bool)
+                    fresh[np.flatnonzero(candidates)] = keep
+                    batch, hashes = batch.filter(pa.array(fresh)), hashes[fresh]
+                    cursor.register("__batch", batch)
+                cursor.execute("BEGIN TRANSACTION")
+                cursor.execute("INSERT INTO events BY NAME SELECT * FROM __batch")
+                cursor.execute("COMMIT")
+                index.add(hashes)
+            except duckdb.Error as exc:
+                _rollback_quietly(cursor)
+                raise self._error(exc) from None
+            finally:
+                cursor.close()
+        return AppendResult(received=received, inserted=batch.num_rows, duplicates=received - batch.num_rows)
+
+    @staticmethod
+    def _stored(cursor: duckdb.DuckDBPyConnection, candidates: pa.Table) -> np.ndarray:
+        """Which candidate rows' event ids are really stored (hash hits confirmed exactly)."""
+        ids = candidates.select(["event_id"])
+        cursor.register("__candidates", ids)
+        stored = cursor.execute(
+            "SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM __candidates)"
+        ).fetch_arrow_table()
+        cursor.unregister("__candidates")
+        return np.asarray(pc.is_in(ids.column("event_id"), value_set=stored.column("event_id")))
+
+    def replace_table(self, name: str, data: pa.Table) -> None:
+        check_table_name(name)
+        if name == "events":
+            raise EventStoreError("The events table is append-only", path=self.path)
+        with self._write_lock:
+            cursor = self._con.cursor()
+            try:
+                cursor.register("__data", data)
+                cursor.execute("BEGIN TRANSACTION")
+                cursor.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM __data')
+                cursor.execute("COMMIT")
+            except duckdb.Error as exc:
+                _rollback_quietly(cursor)
+                raise self._error(exc) from None
+            finally:
+                cursor.close()
+
+    def checkpoint(self) -> None:
+        with self._write_lock:
+            self._con.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _rollback_quietly(cursor: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cursor.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
