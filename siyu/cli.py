@@ -84,7 +84,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """siyu (私域): private-domain customer operations."""
@@ -164,12 +167,16 @@ def serve(
 
 # -- demo ---------------------------------------------------------------------------------
 
-PeopleOpt = Annotated[int, typer.Option("--people", min=100, max=5_000_000, help="Number of people.")]
+PeopleOpt = Annotated[
+    int, typer.Option("--people", min=100, max=5_000_000, help="Number of people.")
+]
 DaysOpt = Annotated[int, typer.Option("--days", min=30, max=1095, help="Days of history.")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Random seed: same seed, same data.")]
 EndOpt = Annotated[
     str | None,
-    typer.Option("--end-date", help="Last day of history (YYYY-MM-DD). Default: yesterday in SIYU_TIMEZONE."),
+    typer.Option(
+        "--end-date", help="Last day of history (YYYY-MM-DD). Default: yesterday in SIYU_TIMEZONE."
+    ),
 ]
 
 
@@ -189,7 +196,9 @@ def _end_date(value: str | None, settings: Settings) -> date:
 def demo(
     ctx: typer.Context,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build only; do not serve.")] = False,
-    reset: Annotated[bool, typer.Option("--reset", help="Delete the stores and start over.")] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete the stores and start over.")
+    ] = False,
     people: PeopleOpt = 20_000,
     days: DaysOpt = 365,
     seed: SeedOpt = 42,
@@ -222,9 +231,12 @@ def demo_generate(
     seed: SeedOpt = 42,
     end_date: EndOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write Parquet files to this directory instead of the stores.")
+        Path | None,
+        typer.Option("--out", help="Write Parquet files to this directory instead of the stores."),
     ] = None,
-    reset: Annotated[bool, typer.Option("--reset", help="Move the existing stores aside first.")] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Move the existing stores aside first.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Generate a deterministic demo brand into the stores (or Parquet with --out)."""

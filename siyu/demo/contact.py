@@ -68,7 +68,13 @@ def _phone_plus86(people: People, pid: IntArray) -> pa.Array:
 
 def _phone_dashed(people: People, pid: IntArray) -> pa.Array:
     phone = take(people.phone, pid)
-    return join(pc.utf8_slice_codeunits(phone, 0, 3), "-", pc.utf8_slice_codeunits(phone, 3, 7), "-", pc.utf8_slice_codeunits(phone, 7, 11))
+    return join(
+        pc.utf8_slice_codeunits(phone, 0, 3),
+        "-",
+        pc.utf8_slice_codeunits(phone, 3, 7),
+        "-",
+        pc.utf8_slice_codeunits(phone, 7, 11),
+    )
 
 
 def _birthday(people: People, pid: IntArray) -> pa.Array:
@@ -79,7 +85,9 @@ def _where(mask: BoolArray, yes: pa.Array, no: pa.Array) -> pa.Array:
     return pc.if_else(pa.array(mask), yes, no)
 
 
-def identity_events(rng: np.random.Generator, people: People, cal: Calendar, opened: dict[str, FloatArray]) -> list[Fragment]:
+def identity_events(
+    rng: np.random.Generator, people: People, cal: Calendar, opened: dict[str, FloatArray]
+) -> list[Fragment]:
     n = len(people)
     fragments = []
     everyone = np.arange(n)
@@ -88,50 +96,139 @@ def identity_events(rng: np.random.Generator, people: People, cal: Calendar, ope
     referral_props = _referrals(rng, people, reg_day)
     fragments.append(
         Fragment(
-            everyone, reg_day, "register", pa.array(_REG_EVENT_CHANNEL[reg]), _REG_KEY[reg],
-            {"properties": referral_props, "scene": take(_REG_SCENE, reg), "source": take(_REG_CHANNEL, reg)},
+            everyone,
+            reg_day,
+            "register",
+            pa.array(_REG_EVENT_CHANNEL[reg]),
+            _REG_KEY[reg],
+            {
+                "properties": referral_props,
+                "scene": take(_REG_SCENE, reg),
+                "source": take(_REG_CHANNEL, reg),
+            },
         )
-    )  # fmt: skip
+    )
 
     mp = np.flatnonzero(np.isfinite(opened["mp"]))
     t = time_of_day(rng, opened["mp"][mp]) + np.where(reg[mp] != 3, 1 / 86400, 0)
-    phone = _where(people.phone_authorised[mp], join(',"phone":"', _phone_plus86(people, mp), '"'), pa.array([""] * len(mp)))
-    ids = join('{"openid":"', take(people.openid, mp), '","unionid":"', take(people.unionid, mp), '"', phone, "}")
-    traits = join('{"gender":"', take(_GENDER, people.gender[mp]), '","city":"', take(_CITY, people.city[mp]), '"}')
-    fragments.append(Fragment(mp, t, "identify", "miniprogram", KEY_OPENID, {"identifiers": ids, "properties": traits}))
+    phone = _where(
+        people.phone_authorised[mp],
+        join(',"phone":"', _phone_plus86(people, mp), '"'),
+        pa.array([""] * len(mp)),
+    )
+    ids = join(
+        '{"openid":"',
+        take(people.openid, mp),
+        '","unionid":"',
+        take(people.unionid, mp),
+        '"',
+        phone,
+        "}",
+    )
+    traits = join(
+        '{"gender":"',
+        take(_GENDER, people.gender[mp]),
+        '","city":"',
+        take(_CITY, people.city[mp]),
+        '"}',
+    )
+    fragments.append(
+        Fragment(
+            mp, t, "identify", "miniprogram", KEY_OPENID, {"identifiers": ids, "properties": traits}
+        )
+    )
 
     wecom = np.flatnonzero(np.isfinite(opened["wecom"]))
     t = time_of_day(rng, opened["wecom"][wecom])
     staff = rng.integers(1, 120, len(wecom))
-    ids = join('{"wecom_external_userid":"', take(people.wecom_id, wecom), '","unionid":"', take(people.unionid, wecom), '"}')
-    props = join('{"staff_id":"S', digits(staff, 3), '","store_id":"ST', digits(staff // 3, 3), '"}')
-    fragments.append(Fragment(wecom, t, "wecom_add_contact", "wecom", KEY_WECOM, {"identifiers": ids, "properties": props, "scene": pa.array(["qr_code"] * len(wecom))}))
+    ids = join(
+        '{"wecom_external_userid":"',
+        take(people.wecom_id, wecom),
+        '","unionid":"',
+        take(people.unionid, wecom),
+        '"}',
+    )
+    props = join(
+        '{"staff_id":"S', digits(staff, 3), '","store_id":"ST', digits(staff // 3, 3), '"}'
+    )
+    fragments.append(
+        Fragment(
+            wecom,
+            t,
+            "wecom_add_contact",
+            "wecom",
+            KEY_WECOM,
+            {"identifiers": ids, "properties": props, "scene": pa.array(["qr_code"] * len(wecom))},
+        )
+    )
     fragments.extend(_wecom_groups(rng, people, cal, wecom, t))
 
     pos = np.flatnonzero(np.isfinite(opened["pos"]))
     t = time_of_day(rng, opened["pos"][pos])
-    ids = join('{"member_no":"', take(people.member_no, pos), '","phone":"', take(people.phone, pos), '"}')
-    traits = join('{"name":"', take(people.name, pos), '","birthday":"', _birthday(people, pos), '","gender":"', take(_GENDER, people.gender[pos]), '"}')
-    fragments.append(Fragment(pos, t, "identify", "store", KEY_MEMBER, {"identifiers": ids, "properties": traits}))
+    ids = join(
+        '{"member_no":"', take(people.member_no, pos), '","phone":"', take(people.phone, pos), '"}'
+    )
+    traits = join(
+        '{"name":"',
+        take(people.name, pos),
+        '","birthday":"',
+        _birthday(people, pos),
+        '","gender":"',
+        take(_GENDER, people.gender[pos]),
+        '"}',
+    )
+    fragments.append(
+        Fragment(
+            pos, t, "identify", "store", KEY_MEMBER, {"identifiers": ids, "properties": traits}
+        )
+    )
 
     web = np.flatnonzero(np.isfinite(opened["web"]))
     t = time_of_day(rng, opened["web"][web])
-    ids = join('{"anonymous_id":"', take(people.device, web), '","phone":"', take(people.phone, web), '"}')
-    fragments.append(Fragment(web, t, "identify", "web", KEY_PHONE, {"identifiers": ids}, web=np.ones(len(web), bool)))
+    ids = join(
+        '{"anonymous_id":"', take(people.device, web), '","phone":"', take(people.phone, web), '"}'
+    )
+    fragments.append(
+        Fragment(
+            web, t, "identify", "web", KEY_PHONE, {"identifiers": ids}, web=np.ones(len(web), bool)
+        )
+    )
 
     mail = np.flatnonzero(np.isfinite(opened["email"]))
     t = time_of_day(rng, opened["email"][mail])
     email = take(people.email, mail)
     email = _where(rng.random(len(mail)) < 0.1, pc.utf8_upper(email), email)  # as typed into a form
-    link = _where(people.has_pos[mail], join('"member_no":"', take(people.member_no, mail), '"'), join('"phone":"', _phone_dashed(people, mail), '"'))
+    link = _where(
+        people.has_pos[mail],
+        join('"member_no":"', take(people.member_no, mail), '"'),
+        join('"phone":"', _phone_dashed(people, mail), '"'),
+    )
     ids = join('{"email":"', email, '",', link, "}")
-    fragments.append(Fragment(mail, t, "identify", "crm", KEY_EMAIL, {"identifiers": ids, "properties": join('{"name":"', take(people.name, mail), '"}')}))
+    fragments.append(
+        Fragment(
+            mail,
+            t,
+            "identify",
+            "crm",
+            KEY_EMAIL,
+            {"identifiers": ids, "properties": join('{"name":"', take(people.name, mail), '"}')},
+        )
+    )
 
     kiosk = np.flatnonzero((people.kiosk >= 0) & np.isfinite(opened["pos"]))
     t = time_of_day(rng, np.maximum(opened["pos"][kiosk], 0) + rng.uniform(0, 60, len(kiosk)))
     device = join("KIOSK-ST", digits(people.kiosk[kiosk], 3))
     ids = join('{"device_id":"', device, '","phone":"', take(people.phone, kiosk), '"}')
-    fragments.append(Fragment(kiosk, t, "identify", "store", KEY_PHONE, {"identifiers": ids, "scene": pa.array(["store_kiosk"] * len(kiosk))}))
+    fragments.append(
+        Fragment(
+            kiosk,
+            t,
+            "identify",
+            "store",
+            KEY_PHONE,
+            {"identifiers": ids, "scene": pa.array(["store_kiosk"] * len(kiosk))},
+        )
+    )
     return fragments
 
 
@@ -147,7 +244,9 @@ def _referrals(rng: np.random.Generator, people: People, reg_day: FloatArray) ->
     return _where(referred, props, pa.nulls(n, pa.string()))
 
 
-def _wecom_groups(rng: np.random.Generator, people: People, cal: Calendar, wecom: IntArray, added: FloatArray) -> list[Fragment]:
+def _wecom_groups(
+    rng: np.random.Generator, people: People, cal: Calendar, wecom: IntArray, added: FloatArray
+) -> list[Fragment]:
     joins = rng.random(len(wecom)) < 0.3
     pid, t_join = wecom[joins], added[joins] + rng.exponential(10, joins.sum())
     group = join('{"group_id":"G', digits(rng.integers(1, 60, len(pid)), 3), '"}')
@@ -155,12 +254,28 @@ def _wecom_groups(rng: np.random.Generator, people: People, cal: Calendar, wecom
     t_leave = t_join + rng.exponential(60, len(pid))
     keep_join, keep_leave = t_join < cal.days, leaves & (t_leave < cal.days)
     return [
-        Fragment(pid[keep_join], t_join[keep_join], "group_join", "wecom", KEY_WECOM, {"properties": group.filter(pa.array(keep_join))}),
-        Fragment(pid[keep_leave], t_leave[keep_leave], "group_leave", "wecom", KEY_WECOM, {"properties": group.filter(pa.array(keep_leave))}),
+        Fragment(
+            pid[keep_join],
+            t_join[keep_join],
+            "group_join",
+            "wecom",
+            KEY_WECOM,
+            {"properties": group.filter(pa.array(keep_join))},
+        ),
+        Fragment(
+            pid[keep_leave],
+            t_leave[keep_leave],
+            "group_leave",
+            "wecom",
+            KEY_WECOM,
+            {"properties": group.filter(pa.array(keep_leave))},
+        ),
     ]
 
 
-def contact_removals(rng: np.random.Generator, people: People, cal: Calendar, opened: dict[str, FloatArray]) -> tuple[Fragment, FloatArray]:
+def contact_removals(
+    rng: np.random.Generator, people: People, cal: Calendar, opened: dict[str, FloatArray]
+) -> tuple[Fragment, FloatArray]:
     """Lapsed people delete the store staff from WeCom; returns the events and the day each
     WeCom contact stops being reachable (inf: still a contact)."""
     gone = np.isfinite(opened["wecom"]) & (people.end1 < cal.days) & ~np.isfinite(people.start2)
@@ -169,7 +284,9 @@ def contact_removals(rng: np.random.Generator, people: People, cal: Calendar, op
     pid = np.flatnonzero(gone & (day < cal.days) & (day >= 0))
     until = np.full(len(people), np.inf)
     until[pid] = day[pid]
-    return Fragment(pid, time_of_day(rng, day[pid]), "wecom_delete_contact", "wecom", KEY_WECOM), until
+    return Fragment(
+        pid, time_of_day(rng, day[pid]), "wecom_delete_contact", "wecom", KEY_WECOM
+    ), until
 
 
 # channel, key, delivered, opened, clicked, unsubscribe per send, complaint per send
@@ -192,7 +309,14 @@ def _campaigns(cal: Calendar) -> list[tuple[str, str, float, float]]:
             found.append((f"EM-{stamp}", "email", day + 11 / 24, 0.4))
     for label, first, last in cal.promo_windows():
         for day in (first, max(first, last - 2)):
-            found.append((f"SMS-{label}-{(cal.start + timedelta(days=day)).strftime('%Y%m%d')}", "sms", day + 10 / 24, 0.3))
+            found.append(
+                (
+                    f"SMS-{label}-{(cal.start + timedelta(days=day)).strftime('%Y%m%d')}",
+                    "sms",
+                    day + 10 / 24,
+                    0.3,
+                )
+            )
     for new_year in ref.SPRING_FESTIVAL.values():
         day = cal.day_of(new_year) - 10
         if 0 <= day < cal.days:
@@ -200,28 +324,52 @@ def _campaigns(cal: Calendar) -> list[tuple[str, str, float, float]]:
     return found
 
 
-def messages(rng: np.random.Generator, people: People, cal: Calendar, opened: dict[str, FloatArray], wecom_until: FloatArray) -> list[Fragment]:
+def messages(
+    rng: np.random.Generator,
+    people: People,
+    cal: Calendar,
+    opened: dict[str, FloatArray],
+    wecom_until: FloatArray,
+) -> list[Fragment]:
     campaigns = _campaigns(cal)
     lapse = np.where(np.isfinite(people.end2), people.end2, people.end1) + 120
-    phone_known = np.minimum(np.minimum(opened["pos"], opened["web"]), np.where(people.phone_authorised, opened["mp"], np.inf))
+    phone_known = np.minimum(
+        np.minimum(opened["pos"], opened["web"]),
+        np.where(people.phone_authorised, opened["mp"], np.inf),
+    )
     reachable_from = {"wecom": opened["wecom"], "sms": phone_known, "email": opened["email"]}
     reachable_until = {"wecom": np.minimum(wecom_until, lapse), "sms": lapse, "email": lapse}
     fragments: list[Fragment] = []
-    for channel, (key, p_deliver, p_open, p_click, p_unsub, p_complain) in _CAMPAIGN_CHANNELS.items():
+    for channel, (
+        key,
+        p_deliver,
+        p_open,
+        p_click,
+        p_unsub,
+        p_complain,
+    ) in _CAMPAIGN_CHANNELS.items():
         mine = [c for c in campaigns if c[1] == channel]
         if not mine:
             continue
         send_day = np.array([c[2] for c in mine])
         share = np.array([c[3] for c in mine])
-        eligible = (reachable_from[channel][:, None] <= send_day[None, :]) & (send_day[None, :] < reachable_until[channel][:, None])
+        eligible = (reachable_from[channel][:, None] <= send_day[None, :]) & (
+            send_day[None, :] < reachable_until[channel][:, None]
+        )
         chosen = eligible & (rng.random(eligible.shape) < share[None, :])
         pid, camp = np.nonzero(chosen)
         t = send_day[camp] + rng.uniform(0, 20, len(pid)) / 1440
         # Unsubscribing or complaining ends a person's sends on this channel.
         if p_unsub or p_complain:
             rank = rank_within(pid, t)
-            stop_unsub = rng.geometric(p_unsub, len(people)) if p_unsub else np.full(len(people), 10**9)
-            stop_complain = rng.geometric(p_complain, len(people)) if p_complain else np.full(len(people), 10**9)
+            stop_unsub = (
+                rng.geometric(p_unsub, len(people)) if p_unsub else np.full(len(people), 10**9)
+            )
+            stop_complain = (
+                rng.geometric(p_complain, len(people))
+                if p_complain
+                else np.full(len(people), 10**9)
+            )
             stop = np.minimum(stop_unsub, stop_complain)
             keep = rank <= stop[pid]
             pid, camp, t, rank = pid[keep], camp[keep], t[keep], rank[keep]
@@ -234,7 +382,9 @@ def messages(rng: np.random.Generator, people: People, cal: Calendar, opened: di
         boost = np.where(people.active_rows(pid, t), 1.6, 0.5)
         delivered = rng.random(len(pid)) < p_deliver
         opened_msg = delivered & (rng.random(len(pid)) < p_open * boost)
-        clicked = delivered & (rng.random(len(pid)) < p_click * boost) & (opened_msg | (p_open == 0))
+        clicked = (
+            delivered & (rng.random(len(pid)) < p_click * boost) & (opened_msg | (p_open == 0))
+        )
         lag = rng.exponential(2 / 24, len(pid))
         for name, mask, offset in (
             ("message_sent", np.ones(len(pid), bool), 0.0),
@@ -246,6 +396,14 @@ def messages(rng: np.random.Generator, people: People, cal: Calendar, opened: di
         ):
             rows = np.flatnonzero(mask & (t + offset < cal.days))
             off = offset[rows] if isinstance(offset, np.ndarray) else offset
-            fragments.append(Fragment(pid[rows], t[rows] + off, name, channel, key, {"properties": props.take(pa.array(rows))}))
+            fragments.append(
+                Fragment(
+                    pid[rows],
+                    t[rows] + off,
+                    name,
+                    channel,
+                    key,
+                    {"properties": props.take(pa.array(rows))},
+                )
+            )
     return fragments
-

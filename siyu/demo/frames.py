@@ -23,7 +23,9 @@ KEY_NONE, KEY_OPENID, KEY_WECOM, KEY_MEMBER, KEY_PHONE, KEY_EMAIL = range(6)
 KEY_TYPES = ("", "openid", "wecom_external_userid", "member_no", "phone", "email")
 
 _HOUR_CDF = np.cumsum(HOURLY_PROFILE) / HOURLY_PROFILE.sum()
-_ALNUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-", dtype=np.uint8)
+_ALNUM = np.frombuffer(
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-", dtype=np.uint8
+)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
@@ -52,10 +54,13 @@ def time_of_day(rng: np.random.Generator, days: FloatArray) -> FloatArray:
 def weekday_thin(rng: np.random.Generator, days: FloatArray, weekday_of_start: int) -> BoolArray:
     """Keep events with the weekly rhythm (weekends busier): a mask to apply."""
     weekday = (np.floor(days).astype(np.int64) + weekday_of_start) % 7
-    return rng.random(len(days)) < WEEKDAY_PROFILE[weekday] / WEEKDAY_PROFILE.max()
+    keep: BoolArray = rng.random(len(days)) < WEEKDAY_PROFILE[weekday] / WEEKDAY_PROFILE.max()
+    return keep
 
 
-def tokens(rng: np.random.Generator, n: int, length: int, prefix: str, alphabet: str = "alnum") -> pa.Array:
+def tokens(
+    rng: np.random.Generator, n: int, length: int, prefix: str, alphabet: str = "alnum"
+) -> pa.Array:
     """``n`` random identifiers like ``oA3fK…`` (WeChat openid style)."""
     chars = _ALNUM if alphabet == "alnum" else _HEX
     picks = chars[rng.integers(0, len(chars), size=(n, length))]

@@ -25,6 +25,7 @@ from siyu.events.schema import EVENTS_SCHEMA
 
 CHUNK_PEOPLE = 50_000
 LIFECYCLE_STAGES = ("new", "active", "silent", "churned", "returned")
+HISTORY_EVENTS = ("register", "identify", "wecom_add_contact", "group_join", "group_leave")
 
 
 @dataclass(frozen=True)
@@ -117,28 +118,43 @@ class DemoData:
         fragments += contact.messages(rng, people, cal, opened, wecom_until)
         return self._assemble(rng, number, people, fragments)
 
-    def _assemble(self, rng: np.random.Generator, number: int, people: People, fragments: list[Fragment]) -> pa.Table:
+    def _assemble(
+        self, rng: np.random.Generator, number: int, people: People, fragments: list[Fragment]
+    ) -> pa.Table:
         fragments = [f for f in fragments if len(f)]
         sizes = np.array([len(f) for f in fragments])
         pid = np.concatenate([f.pid for f in fragments])
         t = np.concatenate([f.t for f in fragments])
         key = np.concatenate([np.broadcast_to(np.asarray(f.key), len(f)) for f in fragments])
-        web = np.concatenate([f.web if f.web is not None else np.zeros(len(f), bool) for f in fragments])
-        names = pa.array([f.name for f in fragments]).take(pa.array(np.repeat(np.arange(len(fragments)), sizes)))
+        web = np.concatenate(
+            [f.web if f.web is not None else np.zeros(len(f), bool) for f in fragments]
+        )
+        names = pa.array([f.name for f in fragments]).take(
+            pa.array(np.repeat(np.arange(len(fragments)), sizes))
+        )
         channel = pa.concat_arrays(
-            [f.channel if isinstance(f.channel, pa.Array) else pa.array([f.channel] * len(f)) for f in fragments]
+            [
+                f.channel if isinstance(f.channel, pa.Array) else pa.array([f.channel] * len(f))
+                for f in fragments
+            ]
         )
         columns: dict[str, pa.Array] = {}
         extra = sorted({name for f in fragments for name in f.columns})
         for name in extra:
             kind = EVENTS_SCHEMA.field(name).type
             columns[name] = pa.concat_arrays(
-                [f.columns[name].cast(kind) if name in f.columns else pa.nulls(len(f), kind) for f in fragments]
+                [
+                    f.columns[name].cast(kind) if name in f.columns else pa.nulls(len(f), kind)
+                    for f in fragments
+                ]
             )
 
         ts_us = self._start_us + np.round(t * 86_400e6).astype(np.int64)
         order = np.argsort(ts_us, kind="stable")
-        keep = order[t[order] < self.spec.days]
+        # Behaviour stays inside the window; only joining (and its evidence) reaches back.
+        history = np.repeat([f.name in HISTORY_EVENTS for f in fragments], sizes)
+        inside = (t < self.spec.days) & ((t >= 0) | history)
+        keep = order[inside[order]]
         n = len(keep)
         pid, key, web, ts_us = pid[keep], key[keep], web[keep], ts_us[keep]
         index = pa.array(keep)
@@ -146,7 +162,11 @@ class DemoData:
 
         n_people = len(people)
         typed_keys = [pa.nulls(n_people, pa.string())]
-        for key_type, values in zip(KEY_TYPES[1:], (people.openid, people.wecom_id, people.member_no, people.phone, people.email), strict=True):
+        for key_type, values in zip(
+            KEY_TYPES[1:],
+            (people.openid, people.wecom_id, people.member_no, people.phone, people.email),
+            strict=True,
+        ):
             typed_keys.append(join(f"{key_type}:", values))
         user_id = pa.concat_arrays(typed_keys).take(pa.array(key * n_people + pid))
         anonymous_id = pc.if_else(pa.array(web), take(people.device, pid), pa.nulls(n, pa.string()))
@@ -160,7 +180,9 @@ class DemoData:
             "event_id": join(f"d{self.spec.seed}-{number:04d}-", digits(np.arange(n), 8)),
             "name": names.take(index),
             "ts": pa.array(ts_us, type=pa.int64()).cast(timestamp),
-            "received_at": pa.array(ts_us + (lag_s * 1e6).astype(np.int64), type=pa.int64()).cast(timestamp),
+            "received_at": pa.array(ts_us + (lag_s * 1e6).astype(np.int64), type=pa.int64()).cast(
+                timestamp
+            ),
             "user_id": user_id,
             "anonymous_id": anonymous_id,
             "channel": channel,
@@ -173,7 +195,9 @@ class DemoData:
         people, opened, days = chunk.people, chunk.opened, self.spec.days
 
         def present(account: str, values: pa.Array) -> pa.Array:
-            return pc.if_else(pa.array(np.isfinite(opened[account])), values, pa.nulls(len(people), pa.string()))
+            return pc.if_else(
+                pa.array(np.isfinite(opened[account])), values, pa.nulls(len(people), pa.string())
+            )
 
         reg_day = np.maximum(people.reg_day, -contact.HISTORY_DAYS)
         registered_us = self._start_us + np.round(reg_day * 86_400e6).astype(np.int64)
@@ -186,11 +210,17 @@ class DemoData:
                 "city": take(pa.array([c[0] for c in ref.CITIES]), people.city),
                 "province": take(pa.array([c[1] for c in ref.CITIES]), people.city),
                 "city_tier": take(pa.array([c[2] for c in ref.CITIES]), people.city),
-                "registration_channel": take(pa.array(list(ref.REGISTRATION_CHANNELS)), people.registration),
-                "registered_at": pa.array(registered_us, type=pa.int64()).cast(EVENTS_SCHEMA.field("ts").type),
+                "registration_channel": take(
+                    pa.array(list(ref.REGISTRATION_CHANNELS)), people.registration
+                ),
+                "registered_at": pa.array(registered_us, type=pa.int64()).cast(
+                    EVENTS_SCHEMA.field("ts").type
+                ),
                 "customer_type": take(pa.array(list(ref.CUSTOMER_TYPES)), people.ctype),
                 "main_category": take(pa.array(list(ref.CATEGORIES)), people.main_category),
-                "lifecycle_stage": take(pa.array(list(LIFECYCLE_STAGES)), designed_stage(people, days)),
+                "lifecycle_stage": take(
+                    pa.array(list(LIFECYCLE_STAGES)), designed_stage(people, days)
+                ),
                 "phone": people.phone,
                 "member_no": present("pos", people.member_no),
                 "openid": present("mp", people.openid),

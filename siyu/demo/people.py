@@ -23,7 +23,15 @@ _PHONE_PREFIXES = np.array(
     [130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 155, 156, 157, 158, 159,
      166, 170, 175, 176, 177, 180, 181, 182, 183, 185, 186, 187, 188, 189, 191, 198, 199]
 )  # fmt: skip
-_EMAIL_DOMAINS = ("qq.com", "163.com", "126.com", "foxmail.com", "gmail.com", "outlook.com", "sina.com")
+_EMAIL_DOMAINS = (
+    "qq.com",
+    "163.com",
+    "126.com",
+    "foxmail.com",
+    "gmail.com",
+    "outlook.com",
+    "sina.com",
+)
 _EMAIL_WEIGHTS = np.array([0.45, 0.22, 0.08, 0.07, 0.06, 0.07, 0.05])
 # A bijection on [0, 10^9) and on [0, 34·10^8): unique member numbers and phones per person.
 _MEMBER_MULT, _PHONE_MULT = 387_420_489, 2_654_435_761
@@ -84,7 +92,9 @@ class People:
         return first | ((day >= self.start2[pid]) & (day < self.end2[pid]))
 
 
-def make_people(rng: np.random.Generator, first_index: int, n: int, days: int, start_date_ordinal: int) -> People:
+def make_people(
+    rng: np.random.Generator, first_index: int, n: int, days: int, start_date_ordinal: int
+) -> People:
     index = np.arange(first_index, first_index + n, dtype=np.int64)
     gender = (rng.random(n) < 0.22).astype(np.int64)
     band = np.searchsorted(np.cumsum([0.22, 0.30, 0.30, 0.18]), rng.random(n), side="right")
@@ -106,12 +116,16 @@ def make_people(rng: np.random.Generator, first_index: int, n: int, days: int, s
     returns = (end1 < days - 120) & (rng.random(n) < 0.45)
     start2 = np.where(returns, np.maximum(end1, 0) + 90 + rng.exponential(70, n), np.inf)
     start2 = np.where(start2 < days, start2, np.inf)
-    end2 = np.where(np.isfinite(start2), start2 + rng.exponential(ref.MEAN_LIFETIME_DAYS[ctype]), np.inf)
+    end2 = np.where(
+        np.isfinite(start2), start2 + rng.exponential(ref.MEAN_LIFETIME_DAYS[ctype]), np.inf
+    )
     end2 = np.where(np.isfinite(start2), end2, np.inf)
 
     wechat_registration = np.isin(registration, [0, 1, 2, 4])  # every channel but the store till
     has_wechat = (rng.random(n) < 0.93) | wechat_registration
-    has_mp = ((rng.random(n) < _HAS_MP[registration]) & has_wechat) | np.isin(registration, [1, 2, 4])
+    has_mp = ((rng.random(n) < _HAS_MP[registration]) & has_wechat) | np.isin(
+        registration, [1, 2, 4]
+    )
     has_wecom = ((rng.random(n) < _HAS_WECOM[registration]) & has_wechat) | (registration == 0)
     has_pos = (rng.random(n) < _HAS_POS[registration]) | (registration == 3)
     has_web = (rng.random(n) < _HAS_WEB[registration]) | ~(has_mp | has_pos | has_wecom)
@@ -164,7 +178,11 @@ def _names(rng: np.random.Generator, gender: IntArray) -> pa.Array:
     surname = take(pa.array(_SURNAMES), pick(rng, _SURNAME_WEIGHTS, n))
     female = take(pa.array(_FEMALE_NAMES), rng.integers(0, len(_FEMALE_NAMES), n))
     male = take(pa.array(_MALE_NAMES), rng.integers(0, len(_MALE_NAMES), n))
-    given = pa.array(np.where(gender == 1, male.to_numpy(zero_copy_only=False), female.to_numpy(zero_copy_only=False)))
+    given = pa.array(
+        np.where(
+            gender == 1, male.to_numpy(zero_copy_only=False), female.to_numpy(zero_copy_only=False)
+        )
+    )
     return join(surname, given)
 
 
@@ -191,5 +209,8 @@ def _emails(rng: np.random.Generator, n: int) -> pa.Array:
 
 def _device_ids(rng: np.random.Generator, n: int) -> pa.Array:
     raw = tokens(rng, n, 32, "", alphabet="hex")
-    parts = [pa.compute.utf8_slice_codeunits(raw, a, b) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))]
+    parts = [
+        pa.compute.utf8_slice_codeunits(raw, a, b)
+        for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+    ]
     return join(parts[0], "-", parts[1], "-", parts[2], "-", parts[3], "-", parts[4])

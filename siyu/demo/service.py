@@ -32,7 +32,7 @@ from siyu.store import Database, open_database
 from siyu.store.migrate import upgrade
 
 ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD_FILE = "admin-password"
+ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
 PEOPLE_TABLE = "demo_people"
 PRODUCTS_TABLE = "products"
 
@@ -75,7 +75,9 @@ def _order_count(batch: pa.Table) -> int:
     return int(pc.sum(pc.equal(names, "order_paid")).as_py() or 0)
 
 
-def write_events(spec: DemoSpec, events: EventStore, console: Console | None = None) -> dict[str, Any]:
+def write_events(
+    spec: DemoSpec, events: EventStore, console: Console | None = None
+) -> dict[str, Any]:
     """Generate the brand and append it to ``events`` (catalogue and ground truth as tables)."""
     started = time.perf_counter()
     data = generate(spec)
@@ -92,13 +94,18 @@ def write_events(spec: DemoSpec, events: EventStore, console: Console | None = N
     return _summary(spec, total, orders, time.perf_counter() - started)
 
 
-def generate_to_parquet(spec: DemoSpec, out: Path, console: Console | None = None) -> dict[str, Any]:
+def generate_to_parquet(
+    spec: DemoSpec, out: Path, console: Console | None = None
+) -> dict[str, Any]:
     """Write events.parquet, people.parquet and products.parquet into ``out``."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     data = generate(spec)
     total = orders = 0
-    with _progress(console) as progress, pq.ParquetWriter(out / "events.parquet", EVENTS_SCHEMA, compression="zstd") as writer:
+    with (
+        _progress(console) as progress,
+        pq.ParquetWriter(out / "events.parquet", EVENTS_SCHEMA, compression="zstd") as writer,
+    ):
         task = progress.add_task(_("Generating demo brand"), total=spec.chunks, events=0)
         for batch in data.event_batches():
             writer.write_table(batch)
@@ -115,7 +122,9 @@ def latest_dataset(database: Database) -> DemoDataset | None:
         return session.scalars(select(DemoDataset).order_by(DemoDataset.id.desc()).limit(1)).first()
 
 
-def generate_into_stores(settings: Settings, spec: DemoSpec, console: Console | None = None) -> dict[str, Any]:
+def generate_into_stores(
+    settings: Settings, spec: DemoSpec, console: Console | None = None
+) -> dict[str, Any]:
     """Generate into the configured stores; refuses to mix two brands in one store."""
     ensure_home(settings)
     database = open_database(settings.resolved_database_url)
@@ -127,7 +136,9 @@ def generate_into_stores(settings: Settings, spec: DemoSpec, console: Console | 
         database.dispose()
 
 
-def _generate_once(database: Database, events: EventStore, spec: DemoSpec, console: Console | None) -> dict[str, Any]:
+def _generate_once(
+    database: Database, events: EventStore, spec: DemoSpec, console: Console | None
+) -> dict[str, Any]:
     existing = events.count()
     if existing:
         raise ConflictError(
@@ -200,16 +211,23 @@ def ensure_admin(settings: Settings, database: Database) -> tuple[str, str | Non
     password_file = ensure_home(settings) / ADMIN_PASSWORD_FILE
     with database.unit_of_work() as session:
         if users.get_by_username(db_session=session, username=ADMIN_USERNAME) is None:
-            password = new_token(12)
+            generated = new_token(12)
             users.create(
                 db_session=session,
-                user_in=UserCreate(username=ADMIN_USERNAME, password=password, role=Role.admin, display_name="管理员"),
+                user_in=UserCreate(
+                    username=ADMIN_USERNAME,
+                    password=generated,
+                    role=Role.admin,
+                    display_name="管理员",
+                ),
             )
             if password_file.exists():
                 password_file.unlink()
-            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+            fd = os.open(
+                password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR
+            )
             with os.fdopen(fd, "w") as handle:
-                handle.write(password + "\n")
+                handle.write(generated + "\n")
     password = password_file.read_text().strip() if password_file.exists() else None
     return ADMIN_USERNAME, password
 
@@ -236,19 +254,28 @@ def run_demo(
     try:
         dataset = latest_dataset(database)
         if dataset is None and events.count() == 0:
-            spec = DemoSpec(people=people, days=days, seed=seed, end_date=default_end_date(settings))
+            spec = DemoSpec(
+                people=people, days=days, seed=seed, end_date=default_end_date(settings)
+            )
             summary = _generate_once(database, events, spec, console)
             console.print(
-                _("Generated {people:,} people and {events:,} events in {seconds} s").format(**summary)
+                _("Generated {people:,} people and {events:,} events in {seconds} s").format(
+                    **summary
+                )
             )
         else:
             count = events.count()
-            console.print(_("Using the existing demo data ({events:,} events)").format(events=count))
+            console.print(
+                _("Using the existing demo data ({events:,} events)").format(events=count)
+            )
         # Compute steps run here as modules land (identity, tags, segments, analytics).
         username, password = ensure_admin(settings, database)
         url = f"http://{host}:{port}"
-        console.print(f"[bold green]siyu[/] {_('console and API')}: {url}  (API docs: {url}/docs)", soft_wrap=True)
-        shown = password or _("(changed; see `siyu users` when available)")
+        console.print(
+            f"[bold green]siyu[/] {_('console and API')}: {url}  (API docs: {url}/docs)",
+            soft_wrap=True,
+        )
+        shown = password if password else _("(changed since the demo created it)")
         console.print(f"{_('Admin login')}: {username} / {shown}")
         database.dispose()
         if serve:
@@ -257,11 +284,18 @@ def run_demo(
         events.close()
 
 
-def serve_forever(settings: Settings, *, host: str, port: int, events: EventStore | None = None) -> None:
+def serve_forever(
+    settings: Settings, *, host: str, port: int, events: EventStore | None = None
+) -> None:
+    """Run the API with uvicorn. Problems a user can fix (a home that cannot be written, an
+    event store locked by another process or damaged) stop here with a clear message rather
+    than as a traceback from inside the server."""
     import uvicorn
 
     from siyu.api import create_app
 
+    secret_key(settings)
+    if events is None:
+        open_event_store(settings.resolved_events_url).close()
     app = create_app(settings, events=events)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
-

@@ -32,7 +32,7 @@ from siyu.demo.people import People
 
 _SKUS = pa.array([p[0] for p in ref.PRODUCTS])
 _SKU_CATEGORY = np.array([ref.CATEGORIES.index(p[2]) for p in ref.PRODUCTS])
-_SKU_PRICE_CENTS = np.array([int(round(p[3] * 100)) for p in ref.PRODUCTS])
+_SKU_PRICE_CENTS = np.array([round(p[3] * 100) for p in ref.PRODUCTS])
 _SKU_WEIGHT = np.array([p[4] for p in ref.PRODUCTS])
 _CATEGORY_ARRAY = pa.array(ref.CATEGORIES)
 _KEYWORDS = pa.array(ref.SEARCH_KEYWORDS)
@@ -96,7 +96,8 @@ def active_days(people: People, days: int) -> FloatArray:
     b1 = np.clip(people.end1, 0, days)
     a2 = np.clip(people.start2, 0, days)
     b2 = np.clip(people.end2, 0, days)
-    return np.maximum(b1 - a1, 0) + np.maximum(b2 - a2, 0)
+    total: FloatArray = np.maximum(b1 - a1, 0) + np.maximum(b2 - a2, 0)
+    return total
 
 
 def _online_channel(people: People, pid: IntArray) -> tuple[pa.Array, IntArray, np.ndarray]:
@@ -112,7 +113,7 @@ def _sku_in_category(rng: np.random.Generator, category: IntArray) -> IntArray:
     out = np.empty(len(category), dtype=np.int64)
     for c in range(len(ref.CATEGORIES)):
         rows = np.flatnonzero(category == c)
-        skus = np.flatnonzero(_SKU_CATEGORY == c)
+        skus = np.flatnonzero(c == _SKU_CATEGORY)
         out[rows] = skus[pick(rng, _SKU_WEIGHT[skus], len(rows))]
     return out
 
@@ -130,7 +131,9 @@ def sessions(rng: np.random.Generator, people: People, cal: Calendar) -> list[Fr
     minute = 1.0 / 1440
     fragments: list[Fragment] = []
 
-    def block(mask: np.ndarray, name: str, offset: FloatArray, columns: dict[str, pa.Array]) -> None:
+    def block(
+        mask: np.ndarray, name: str, offset: FloatArray, columns: dict[str, pa.Array]
+    ) -> None:
         rows = np.flatnonzero(mask)
         fragments.append(
             Fragment(
@@ -139,22 +142,44 @@ def sessions(rng: np.random.Generator, people: People, cal: Calendar) -> list[Fr
                 name=name,
                 channel=channel.take(pa.array(rows)),
                 key=key[rows],
-                columns={"scene": scene.take(pa.array(rows)), **{k: v.take(pa.array(rows)) for k, v in columns.items()}},
+                columns={
+                    "scene": scene.take(pa.array(rows)),
+                    **{k: v.take(pa.array(rows)) for k, v in columns.items()},
+                },
                 web=web[rows],
             )
         )
 
     n = len(pid)
-    block(people.has_mp[pid] & (rng.random(n) < 0.15), "login", np.zeros(n), {"properties": pa.array(['{"method":"wechat"}'] * n)})
+    block(
+        people.has_mp[pid] & (rng.random(n) < 0.15),
+        "login",
+        np.zeros(n),
+        {"properties": pa.array(['{"method":"wechat"}'] * n)},
+    )
     page = take(_PAGES, rng.integers(0, len(_PAGES), n))
-    block(np.ones(n, bool), "page_view", np.full(n, 0.2 * minute), {"properties": join('{"page":"', page, '"}')})
+    block(
+        np.ones(n, bool),
+        "page_view",
+        np.full(n, 0.2 * minute),
+        {"properties": join('{"page":"', page, '"}')},
+    )
     keyword = take(_KEYWORDS, rng.integers(0, len(_KEYWORDS), n))
-    block(rng.random(n) < 0.3, "search", np.full(n, 1.0 * minute), {"properties": join('{"keyword":"', keyword, '"}')})
+    block(
+        rng.random(n) < 0.3,
+        "search",
+        np.full(n, 1.0 * minute),
+        {"properties": join('{"keyword":"', keyword, '"}')},
+    )
 
     # Product views: 1-4 per session, mostly in the person's favourite category.
     views = 1 + rng.poisson(0.6, n)
     owner = repeat_index(views)
-    category = np.where(rng.random(len(owner)) < 0.7, people.main_category[pid[owner]], pick(rng, ref.CATEGORY_WEIGHTS, len(owner)))
+    category = np.where(
+        rng.random(len(owner)) < 0.7,
+        people.main_category[pid[owner]],
+        pick(rng, ref.CATEGORY_WEIGHTS, len(owner)),
+    )
     sku = _sku_in_category(rng, category)
     view_rank = np.arange(len(owner)) - np.repeat(np.cumsum(views) - views, views)
     fragments.append(
@@ -164,7 +189,11 @@ def sessions(rng: np.random.Generator, people: People, cal: Calendar) -> list[Fr
             name="product_view",
             channel=channel.take(pa.array(owner)),
             key=key[owner],
-            columns={"sku": take(_SKUS, sku), "category": take(_CATEGORY_ARRAY, _SKU_CATEGORY[sku]), "scene": scene.take(pa.array(owner))},
+            columns={
+                "sku": take(_SKUS, sku),
+                "category": take(_CATEGORY_ARRAY, _SKU_CATEGORY[sku]),
+                "scene": scene.take(pa.array(owner)),
+            },
             web=web[owner],
         )
     )
@@ -173,14 +202,22 @@ def sessions(rng: np.random.Generator, people: People, cal: Calendar) -> list[Fr
         rng.random(n) < 0.16,
         "add_to_cart",
         np.full(n, 9 * minute),
-        {"sku": take(_SKUS, cart_sku), "category": take(_CATEGORY_ARRAY, _SKU_CATEGORY[cart_sku]), "quantity": pa.array(np.ones(n, np.int32))},
+        {
+            "sku": take(_SKUS, cart_sku),
+            "category": take(_CATEGORY_ARRAY, _SKU_CATEGORY[cart_sku]),
+            "quantity": pa.array(np.ones(n, np.int32)),
+        },
     )
-    content = pa.array(np.where(rng.random(n) < 0.5, '{"content":"product"}', '{"content":"activity"}'))
+    content = pa.array(
+        np.where(rng.random(n) < 0.5, '{"content":"product"}', '{"content":"activity"}')
+    )
     block(rng.random(n) < 0.04, "share", np.full(n, 11 * minute), {"properties": content})
     return fragments
 
 
-def _stream_orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[IntArray, FloatArray, IntArray, np.ndarray]:
+def _stream_orders(
+    rng: np.random.Generator, people: People, cal: Calendar
+) -> tuple[IntArray, FloatArray, IntArray, np.ndarray]:
     """Regular (non-promotion) orders: (person, day, category, from_second_spell)."""
     pids, days_out, cats, second_spell = [], [], [], []
     repeaters = people.converts & (people.ctype != ref.CUSTOMER_TYPES.index("one_off"))
@@ -199,28 +236,45 @@ def _stream_orders(rng: np.random.Generator, people: People, cal: Calendar) -> t
             # is somewhere inside their cycle when the window opens.
             soon = (begin >= 0) & (stream == 0)
             first = np.where(
-                soon, begin + rng.exponential(6.0, len(pid)), np.maximum(begin, 0) + rng.random(len(pid)) * cycle
+                soon,
+                begin + rng.exponential(6.0, len(pid)),
+                np.maximum(begin, 0) + rng.random(len(pid)) * cycle,
             )
-            steps = rng.gamma(4.0, (cycle / 4.0)[:, None], size=(len(pid), MAX_ORDERS_PER_STREAM - 1))
+            steps = rng.gamma(
+                4.0, (cycle / 4.0)[:, None], size=(len(pid), MAX_ORDERS_PER_STREAM - 1)
+            )
             steps[~repeaters[pid]] = np.inf
-            times = first[:, None] + np.concatenate([np.zeros((len(pid), 1)), np.cumsum(steps, axis=1)], axis=1)
+            times = first[:, None] + np.concatenate(
+                [np.zeros((len(pid), 1)), np.cumsum(steps, axis=1)], axis=1
+            )
             valid = (times >= 0) & (times < np.minimum(end, cal.days)[:, None])
             rows, _ = np.nonzero(valid)
             pids.append(pid[rows])
             days_out.append(times[valid])
             cats.append(cat[rows])
             second_spell.append(np.full(len(rows), spell == 2))
-    return np.concatenate(pids), np.concatenate(days_out), np.concatenate(cats), np.concatenate(second_spell)
+    return (
+        np.concatenate(pids),
+        np.concatenate(days_out),
+        np.concatenate(cats),
+        np.concatenate(second_spell),
+    )
 
 
-def _promo_orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[IntArray, FloatArray, list[str]]:
+def _promo_orders(
+    rng: np.random.Generator, people: People, cal: Calendar
+) -> tuple[IntArray, FloatArray, list[str]]:
     pids, days_out, labels = [], [], []
     for label, first, last in cal.promo_windows():
         active = people.active(float(last)) & people.converts
         buys = active & (rng.random(len(people)) < ref.PROMO_BUY_PROBABILITY[people.ctype])
         pid = np.flatnonzero(buys)
         on_final_day = rng.random(len(pid)) < 0.35
-        day = np.where(on_final_day, last + rng.uniform(0, 2 / 24, len(pid)), rng.uniform(first, last + 1, len(pid)))
+        day = np.where(
+            on_final_day,
+            last + rng.uniform(0, 2 / 24, len(pid)),
+            rng.uniform(first, last + 1, len(pid)),
+        )
         pids.append(pid)
         days_out.append(day)
         labels.extend([label] * len(pid))
@@ -243,10 +297,18 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
     for a, b in cal.quiet_days():
         keep &= ~((day >= a) & (day < b) & (rng.random(len(pid)) < 0.6))
     rows = np.flatnonzero(keep)
-    pid, day, cat, promo, label = pid[rows], day[rows], cat[rows], promo[rows], label.take(pa.array(rows))
+    pid, day, cat, promo, label = (
+        pid[rows],
+        day[rows],
+        cat[rows],
+        promo[rows],
+        label.take(pa.array(rows)),
+    )
     n = len(pid)
 
-    in_store = people.has_pos[pid] & (rng.random(n) < np.where(people.registration[pid] == 3, 0.65, 0.2))
+    in_store = people.has_pos[pid] & (
+        rng.random(n) < np.where(people.registration[pid] == 3, 0.65, 0.2)
+    )
     online_channel, online_key, online_web = _online_channel(people, pid)
     channel = pa.array(np.where(in_store, "store", online_channel.to_numpy(zero_copy_only=False)))
     key = np.where(in_store, KEY_MEMBER, online_key)
@@ -268,19 +330,41 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
     props = pa.array(
         np.where(
             with_coupon,
-            join('{"coupon_id":"', coupon_id, '","discount":', pa.array(coupon // 100).cast(pa.string()), "}").to_numpy(zero_copy_only=False),
+            join(
+                '{"coupon_id":"',
+                coupon_id,
+                '","discount":',
+                pa.array(coupon // 100).cast(pa.string()),
+                "}",
+            ).to_numpy(zero_copy_only=False),
             None,
         )
     )
-    promo_props = join('{"promo":"', label, '","discount":', pa.array(promo_discount // 100).cast(pa.string()), "}")
-    props = pa.array(np.where(promo, promo_props.to_numpy(zero_copy_only=False), props.to_numpy(zero_copy_only=False)))
+    promo_props = join(
+        '{"promo":"', label, '","discount":', pa.array(promo_discount // 100).cast(pa.string()), "}"
+    )
+    props = pa.array(
+        np.where(
+            promo, promo_props.to_numpy(zero_copy_only=False), props.to_numpy(zero_copy_only=False)
+        )
+    )
     utm = pa.array(
-        np.where(~in_store & (rng.random(n) < 0.25), take(_UTM_SOURCES, rng.integers(0, 5, n)).to_numpy(zero_copy_only=False), None)
+        np.where(
+            ~in_store & (rng.random(n) < 0.25),
+            take(_UTM_SOURCES, rng.integers(0, 5, n)).to_numpy(zero_copy_only=False),
+            None,
+        )
     )
     order_columns = {
-        "order_id": order_id, "amount": amount_arr, "currency": pa.array(["CNY"] * n), "sku": sku_arr,
-        "category": category, "quantity": pa.array(quantity.astype(np.int32)), "properties": props, "utm_source": utm,
-    }  # fmt: skip
+        "order_id": order_id,
+        "amount": amount_arr,
+        "currency": pa.array(["CNY"] * n),
+        "sku": sku_arr,
+        "category": category,
+        "quantity": pa.array(quantity.astype(np.int32)),
+        "properties": props,
+        "utm_source": utm,
+    }
     minute = 1.0 / 1440
     fragments = [Fragment(pid, day, "order_paid", channel, key, order_columns, web)]
 
@@ -295,41 +379,96 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
             columns["quantity"] = pa.array(quantity[online].astype(np.int32))
         jitter = rng.uniform(0.5, 1.5, len(online))
         fragments.append(
-            Fragment(pid[online], day[online] - lead * jitter * minute, name, channel.take(sub), key[online], columns, web[online])
+            Fragment(
+                pid[online],
+                day[online] - lead * jitter * minute,
+                name,
+                channel.take(sub),
+                key[online],
+                columns,
+                web[online],
+            )
         )
 
     used = np.flatnonzero(with_coupon)
     coupon_columns = {"properties": join('{"coupon_id":"', coupon_id.take(pa.array(used)), '"}')}
     claim_day = day[used] - rng.uniform(0.5, 10, len(used))
-    fragments.append(Fragment(pid[used], claim_day, "coupon_claim", channel.take(pa.array(used)), key[used], coupon_columns, web[used]))
-    fragments.append(Fragment(pid[used], day[used] + 1 / 86400, "coupon_use", channel.take(pa.array(used)), key[used], coupon_columns, web[used]))
+    fragments.append(
+        Fragment(
+            pid[used],
+            claim_day,
+            "coupon_claim",
+            channel.take(pa.array(used)),
+            key[used],
+            coupon_columns,
+            web[used],
+        )
+    )
+    fragments.append(
+        Fragment(
+            pid[used],
+            day[used] + 1 / 86400,
+            "coupon_use",
+            channel.take(pa.array(used)),
+            key[used],
+            coupon_columns,
+            web[used],
+        )
+    )
 
-    refund_rate = np.where(people.ctype[pid] == ref.CUSTOMER_TYPES.index("deal_seeker"), 0.08, 0.035)
+    refund_rate = np.where(
+        people.ctype[pid] == ref.CUSTOMER_TYPES.index("deal_seeker"), 0.08, 0.035
+    )
     refund_day = day + rng.uniform(1, 10, n)
     refunded = np.flatnonzero((rng.random(n) < refund_rate) & (refund_day < cal.days))
     rsub = pa.array(refunded)
     reason = take(_REFUND_REASONS, rng.integers(0, len(_REFUND_REASONS), len(refunded)))
     fragments.append(
         Fragment(
-            pid[refunded], refund_day[refunded], "refund", channel.take(rsub), key[refunded],
-            {"order_id": order_id.take(rsub), "amount": amount_arr.take(rsub), "currency": pa.array(["CNY"] * len(refunded)),
-             "sku": sku_arr.take(rsub), "category": category.take(rsub), "properties": join('{"reason":"', reason, '"}')},
+            pid[refunded],
+            refund_day[refunded],
+            "refund",
+            channel.take(rsub),
+            key[refunded],
+            {
+                "order_id": order_id.take(rsub),
+                "amount": amount_arr.take(rsub),
+                "currency": pa.array(["CNY"] * len(refunded)),
+                "sku": sku_arr.take(rsub),
+                "category": category.take(rsub),
+                "properties": join('{"reason":"', reason, '"}'),
+            },
             web[refunded],
         )
-    )  # fmt: skip
+    )
 
     review_day = time_of_day(rng, day + rng.uniform(5, 20, n))
     reviewed = np.flatnonzero((rng.random(n) < 0.12) & (review_day < cal.days) & ~in_store)
-    rating = np.searchsorted(np.cumsum([0.03, 0.04, 0.10, 0.28, 0.55]), rng.random(len(reviewed)), side="right") + 1
+    rating = (
+        np.searchsorted(
+            np.cumsum([0.03, 0.04, 0.10, 0.28, 0.55]), rng.random(len(reviewed)), side="right"
+        )
+        + 1
+    )
     vsub = pa.array(reviewed)
     fragments.append(
         Fragment(
-            pid[reviewed], review_day[reviewed], "review", channel.take(vsub), key[reviewed],
-            {"order_id": order_id.take(vsub), "sku": sku_arr.take(vsub), "category": category.take(vsub),
-             "properties": join('{"rating":', pa.array(np.minimum(rating, 5)).cast(pa.string()), "}")},
+            pid[reviewed],
+            review_day[reviewed],
+            "review",
+            channel.take(vsub),
+            key[reviewed],
+            {
+                "order_id": order_id.take(vsub),
+                "sku": sku_arr.take(vsub),
+                "category": category.take(vsub),
+                "properties": join(
+                    '{"rating":', pa.array(np.minimum(rating, 5)).cast(pa.string()), "}"
+                ),
+            },
             web[reviewed],
         )
-    )  # fmt: skip
+    )
     return fragments, n
 
 

@@ -1,0 +1,60 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import RedirectResponse
+
+from siyu import __version__
+from siyu.api import health, problems
+from siyu.api.context import AppContext
+from siyu.api.middleware import RequestContextMiddleware
+from siyu.core.config import Settings, get_settings
+from siyu.core.i18n import set_default_locale
+from siyu.core.logging import configure_logging
+from siyu.events import EventStore
+
+
+def create_app(settings: Settings | None = None, *, events: EventStore | None = None) -> FastAPI:
+    """Build the app. Stores are opened when it starts (lifespan) and closed when it stops.
+
+    ``events`` lets a caller that already holds the event store (``siyu demo``) share it:
+    an embedded DuckDB file admits one writing process.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or get_settings()
+        configure_logging(resolved.log_level)
+        set_default_locale(resolved.lang)
+        context = AppContext.open(resolved, events=events)
+        app.state.context = context
+        try:
+            yield
+        finally:
+            if events is None:
+                context.close()
+            else:
+                context.database.dispose()
+
+    app = FastAPI(
+        title="siyu API",
+        version=__version__,
+        summary="私域 — private-domain customer operations: collect, OneID, tags, journeys, loyalty, analytics.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """The API documentation, until the console takes this page over."""
+        return RedirectResponse("/docs")
+
+    return app
