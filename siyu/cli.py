@@ -7,6 +7,7 @@ message with a hint (exit code 2), and never shows a traceback for a problem the
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -21,6 +22,7 @@ from rich.table import Table
 from siyu import __version__
 from siyu.core.config import Settings, ensure_home, get_settings
 from siyu.core.errors import SiyuError
+from siyu.core.i18n import N_
 from siyu.core.i18n import gettext as _
 from siyu.core.i18n import set_default_locale
 from siyu.core.logging import configure_logging
@@ -69,6 +71,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def _settings() -> Settings:
+    # Speak the requested language even when another setting is what is wrong.
+    set_default_locale(os.environ.get("SIYU_LANG", "zh-CN"))
     settings = get_settings()
     set_default_locale(settings.lang)
     configure_logging(settings.log_level)
@@ -256,6 +260,20 @@ def demo_generate(
     _print_summary(summary, as_json)
 
 
+SUMMARY_LABELS = {
+    "brand": N_("Brand"),
+    "people": N_("People"),
+    "days": N_("Days of history"),
+    "seed": N_("Seed"),
+    "start_date": N_("First day"),
+    "end_date": N_("Last day"),
+    "events": N_("Events"),
+    "orders": N_("Orders"),
+    "seconds": N_("Seconds"),
+    "events_per_second": N_("Events per second"),
+}
+
+
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(summary, default=str, ensure_ascii=False))
@@ -264,7 +282,8 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     table.add_column(_("Item"))
     table.add_column(_("Value"), justify="right")
     for key, value in summary.items():
-        table.add_row(_(key), f"{value:,}" if isinstance(value, int) else str(value))
+        label = _(SUMMARY_LABELS.get(key, key))
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
 
 

@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
     app = FastAPI(
         title="siyu API",
         version=__version__,
-        summary="私域 — private-domain customer operations: collect, OneID, tags, journeys, loyalty, analytics.",
+        summary="私域 — private-domain customer operations: "
+        "collect, OneID, tags, journeys, loyalty, analytics.",
         lifespan=lifespan,
     )
     problems.install(app)

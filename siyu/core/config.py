@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -17,10 +18,22 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from siyu.core.errors import ConfigError, HomeNotWritableError
-from siyu.core.i18n import SUPPORTED_LOCALES, normalize_locale
+from siyu.core.i18n import N_, SUPPORTED_LOCALES, gettext, normalize_locale
 
-SECRET_KEY_FILE = "secret.key"
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 32
+
+
+class InvalidSettingValueError(ValueError):
+    """Why a setting was refused, kept as a message id and its context so it is shown translated."""
+
+    def __init__(self, message: str, **context: Any) -> None:
+        self.message_id = message
+        self.context = context
+        super().__init__(message.format(**context))
+
+    def render(self) -> str:
+        return gettext(self.message_id).format(**self.context)
 
 
 class Settings(BaseSettings):
@@ -49,7 +62,8 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(
         default="Asia/Shanghai",
-        description="SIYU_TIMEZONE: the brand's calendar for days, weeks and quiet hours (IANA name).",
+        description="SIYU_TIMEZONE: the brand's calendar for days, weeks and quiet hours "
+        "(IANA name).",
     )
     lang: str = Field(
         default="zh-CN",
@@ -59,13 +73,21 @@ class Settings(BaseSettings):
         default="INFO", description="SIYU_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."
     )
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+            raise InvalidSettingValueError(
+                N_("unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"),
+                value=value,
+            ) from exc
         return value
 
     @field_validator("lang")
@@ -73,7 +95,11 @@ class Settings(BaseSettings):
     def _supported_lang(cls, value: str) -> str:
         locale = normalize_locale(value)
         if locale is None:
-            raise ValueError(f"unsupported language {value!r}; use one of {', '.join(SUPPORTED_LOCALES)}")
+            raise InvalidSettingValueError(
+                N_("unsupported language {value!r}; use one of {choices}"),
+                value=value,
+                choices=", ".join(SUPPORTED_LOCALES),
+            )
         return locale
 
     @field_validator("database_url")
@@ -83,7 +109,10 @@ class Settings(BaseSettings):
             return None
         scheme = value.split(":", 1)[0].split("+", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
-            raise ValueError(f"unsupported database {scheme!r}; use sqlite:///FILE or postgresql://…")
+            raise InvalidSettingValueError(
+                N_("unsupported database {scheme!r}; use sqlite:///FILE or postgresql://…"),
+                scheme=scheme,
+            )
         return value
 
     @field_validator("events_url")
@@ -92,14 +121,19 @@ class Settings(BaseSettings):
         if value is None:
             return None
         if not value.startswith("duckdb://"):
-            raise ValueError("unsupported event store; use duckdb:///FILE or duckdb:///:memory:")
+            raise InvalidSettingValueError(
+                N_("unsupported event store {url!r}; use duckdb:///FILE or duckdb:///:memory:"),
+                url=value,
+            )
         return value
 
     @field_validator("secret_key")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
-            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+            raise InvalidSettingValueError(
+                N_("must be at least {length} characters long"), length=MIN_SECRET_LENGTH
+            )
         return value
 
     @property
@@ -122,10 +156,12 @@ class Settings(BaseSettings):
 
     def public_view(self) -> dict[str, Any]:
         """The effective settings with secrets hidden, for ``siyu config show``."""
-        secret_source = "SIYU_SECRET_KEY" if self.secret_key else str(self.home_dir / SECRET_KEY_FILE)
+        secret_source = (
+            "SIYU_SECRET_KEY" if self.secret_key else str(self.home_dir / SECRET_KEY_FILE)
+        )
         return {
             "SIYU_HOME": str(self.home_dir),
-            "SIYU_DATABASE_URL": _hide_password(self.resolved_database_url),
+            "SIYU_DATABASE_URL": hide_password(self.resolved_database_url),
             "SIYU_EVENTS_URL": self.resolved_events_url,
             "SIYU_SECRET_KEY": f"****** ({secret_source})",
             "SIYU_TIMEZONE": self.timezone,
@@ -134,7 +170,8 @@ class Settings(BaseSettings):
         }
 
 
-def _hide_password(url: str) -> str:
+def hide_password(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``******``."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url
@@ -151,12 +188,17 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
-            reason = str(error.get("ctx", {}).get("error", error["msg"]))
+            cause = error.get("ctx", {}).get("error")
+            reason = (
+                cause.render()
+                if isinstance(cause, InvalidSettingValueError)
+                else str(cause or error["msg"])
+            )
             problems.append({"setting": f"SIYU_{field.upper()}", "reason": reason})
         first = problems[0]
         raise ConfigError(
-            "Setting {setting} is invalid: {reason}",
-            hint="Fix or unset the environment variable, then run the command again.",
+            N_("Setting {setting} is invalid: {reason}"),
+            hint=N_("Fix or unset the environment variable, then run the command again."),
             errors=problems,
             setting=first["setting"],
             reason=first["reason"],
@@ -174,18 +216,38 @@ def ensure_home(settings: Settings) -> Path:
     home = settings.home_dir
     try:
         home.mkdir(parents=True, exist_ok=True)
-        probe = home / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        # A probe of its own (processes may start together), removed when closed.
+        with tempfile.TemporaryFile(dir=home, prefix=".write-probe-") as probe:
+            probe.write(b"ok")
     except OSError as exc:
         raise HomeNotWritableError(
-            "SIYU_HOME {path} is not writable ({reason})",
-            hint="Point SIYU_HOME at a directory you can write to, or fix its permissions.",
+            N_("SIYU_HOME {path} is not writable ({reason})"),
+            hint=N_("Point SIYU_HOME at a directory you can write to, or fix its permissions."),
             setting="SIYU_HOME",
             path=str(home),
             reason=exc.strerror or str(exc),
         ) from None
     return home
+
+
+def _create_secret_key(path: Path) -> None:
+    """Write a new key to ``path`` (mode 0600) unless another process got there first.
+
+    The key is written in full to a private temporary file and then hard-linked into place, so
+    two processes starting together agree on one key and neither reads a half-written file.
+    """
+    from siyu.core.ids import new_token
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{new_token(6)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_token(48))
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process created it; use theirs
+    finally:
+        temporary.unlink()
 
 
 def secret_key(settings: Settings) -> str:
@@ -194,16 +256,12 @@ def secret_key(settings: Settings) -> str:
         return settings.secret_key.get_secret_value()
     path = ensure_home(settings) / SECRET_KEY_FILE
     if not path.exists():
-        from siyu.core.ids import new_token
-
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(new_token(48))
+        _create_secret_key(path)
     key = path.read_text().strip()
     if len(key) < MIN_SECRET_LENGTH:
         raise ConfigError(
-            "Secret key file {path} is too short",
-            hint="Delete it to have a new one generated, or set SIYU_SECRET_KEY.",
+            N_("Secret key file {path} is too short"),
+            hint=N_("Delete it to have a new one generated, or set SIYU_SECRET_KEY."),
             setting="SIYU_SECRET_KEY",
             path=str(path),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from siyu.core.i18n import gettext
+from siyu.core.i18n import N_, gettext
 
 
 class SiyuError(Exception):
@@ -21,7 +21,7 @@ class SiyuError(Exception):
 
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
+    title: ClassVar[str] = N_("Internal error")
     retryable: ClassVar[bool] = False
 
     def __init__(
@@ -39,7 +39,7 @@ class SiyuError(Exception):
         super().__init__(self.render())
 
     def render(self, locale: str | None = None) -> str:
-        """The message, translated into ``locale`` (or the current one) with its context filled in."""
+        """The message in ``locale`` (default: the current one), its context filled in."""
         return _format(gettext(self.message_id, locale), self.context)
 
     def render_hint(self, locale: str | None = None) -> str | None:
@@ -63,11 +63,12 @@ class ConfigError(SiyuError):
 
     code = "config_invalid"
     status = 500
-    title = "Configuration error"
+    title = N_("Configuration error")
 
 
 class HomeNotWritableError(ConfigError):
     code = "home_not_writable"
+    title = N_("Data directory not writable")
 
 
 class StoreError(SiyuError):
@@ -75,12 +76,13 @@ class StoreError(SiyuError):
 
     code = "store_error"
     status = 503
-    title = "Operational database unavailable"
+    title = N_("Operational database unavailable")
     retryable = True
 
 
 class MigrationRequiredError(StoreError):
     code = "migration_required"
+    title = N_("Database schema out of date")
     retryable = False
 
 
@@ -89,17 +91,19 @@ class EventStoreError(SiyuError):
 
     code = "event_store_error"
     status = 503
-    title = "Event store unavailable"
+    title = N_("Event store unavailable")
     retryable = True
 
 
 class EventStoreCorruptError(EventStoreError):
     code = "event_store_corrupt"
+    title = N_("Event store damaged")
     retryable = False
 
 
 class EventStoreLockedError(EventStoreError):
     code = "event_store_locked"
+    title = N_("Event store in use")
 
 
 class InvalidEventsError(SiyuError):
@@ -107,28 +111,28 @@ class InvalidEventsError(SiyuError):
 
     code = "invalid_events"
     status = 422
-    title = "Invalid events"
+    title = N_("Invalid events")
 
 
 class NotFoundError(SiyuError):
     code = "not_found"
     status = 404
-    title = "Not found"
+    title = N_("Not found")
 
 
 class ConflictError(SiyuError):
     code = "conflict"
     status = 409
-    title = "Conflict"
+    title = N_("Conflict")
 
 
 class AuthenticationError(SiyuError):
     code = "unauthenticated"
     status = 401
-    title = "Authentication required"
+    title = N_("Authentication required")
 
 
 class InvalidInputError(SiyuError):
     code = "invalid_input"
     status = 422
-    title = "Invalid input"
+    title = N_("Invalid input")

@@ -93,7 +93,7 @@ def translations(locale: str) -> NullTranslations:
 
 
 def gettext(message: str, locale: str | None = None) -> str:
-    """``message`` in ``locale`` (default: the current locale); the English source if untranslated."""
+    """``message`` in ``locale`` (default: the current one); the English source if untranslated."""
     return translations(locale or current_locale()).gettext(message)
 
 
@@ -101,4 +101,14 @@ def ngettext(singular: str, plural: str, n: int, locale: str | None = None) -> s
     return translations(locale or current_locale()).ngettext(singular, plural, n)
 
 
+def gettext_noop(message: str) -> str:
+    """Mark ``message`` for extraction without translating it now.
+
+    For text translated later, when it is shown: error messages, hints and titles are
+    kept as message ids and rendered in the reader's locale.
+    """
+    return message
+
+
 _ = gettext
+N_ = gettext_noop

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from siyu.core.clock import utcnow
 from siyu.core.config import Settings, ensure_home, secret_key
 from siyu.core.errors import ConflictError
+from siyu.core.i18n import N_
 from siyu.core.i18n import gettext as _
 from siyu.core.ids import new_token
 from siyu.demo.generator import DemoSpec, generate
@@ -142,8 +143,8 @@ def _generate_once(
     existing = events.count()
     if existing:
         raise ConflictError(
-            "The event store already holds {count} events",
-            hint="Run `siyu demo --reset` to start over, or point SIYU_HOME elsewhere.",
+            N_("The event store already holds {count} events"),
+            hint=N_("Run `siyu demo --reset` to start over, or point SIYU_HOME elsewhere."),
             count=existing,
         )
     summary = write_events(spec, events, console)
@@ -171,7 +172,7 @@ def reset(settings: Settings, console: Console | None = None) -> Path | None:
     """
     home = ensure_home(settings)
     trash_root = home / "trash"
-    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
     target = trash_root / stamp
     candidates = []
     if not settings.database_url:

@@ -6,6 +6,7 @@ DuckDB file by default; other engines subclass :class:`EventStore`.
 from __future__ import annotations
 
 from siyu.core.errors import ConfigError
+from siyu.core.i18n import N_
 from siyu.events.base import AppendResult, EventStore, conform
 from siyu.events.schema import CANONICAL_EVENTS, CHANNELS, EVENTS_SCHEMA
 
@@ -27,8 +28,8 @@ def open_event_store(url: str, *, read_only: bool = False) -> EventStore:
 
         return DuckDBEventStore(url, read_only=read_only)
     raise ConfigError(
-        "SIYU_EVENTS_URL {url!r} names no supported event store",
-        hint="Use duckdb:///path/to/events.duckdb.",
+        N_("SIYU_EVENTS_URL {url!r} names no supported event store"),
+        hint=N_("Use duckdb:///path/to/events.duckdb."),
         setting="SIYU_EVENTS_URL",
         url=url,
     )

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import InvalidEventsError
+from siyu.core.i18n import N_
 from siyu.events.schema import EVENTS_SCHEMA, REQUIRED_COLUMNS
 
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -74,7 +75,7 @@ class EventStore(abc.ABC):
 
 def check_table_name(name: str) -> str:
     if not _TABLE_NAME.match(name):
-        raise InvalidEventsError("Invalid table name {name!r}", name=name)
+        raise InvalidEventsError(N_("Invalid table name {name!r}"), name=name)
     return name
 
 
@@ -94,20 +95,26 @@ def conform(events: pa.Table) -> pa.Table:
             try:
                 column = column.cast(field.type) if column.type != field.type else column
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                problems.append({"field": field.name, "reason": f"cannot be read as {field.type}: {exc}"})
+                problems.append(
+                    {"field": field.name, "reason": f"cannot be read as {field.type}: {exc}"}
+                )
                 column = pa.nulls(rows, field.type)
         elif field.name == "received_at":
-            column = pa.array([utcnow()] * rows, type=field.type) if rows else pa.nulls(0, field.type)
+            column = (
+                pa.array([utcnow()] * rows, type=field.type) if rows else pa.nulls(0, field.type)
+            )
         else:
             column = pa.nulls(rows, field.type)
         if field.name in REQUIRED_COLUMNS:
             missing = column.null_count
             if missing:
-                problems.append({"field": field.name, "reason": f"required, missing in {missing} rows"})
+                problems.append(
+                    {"field": field.name, "reason": f"required, missing in {missing} rows"}
+                )
         columns.append(column)
     if problems:
         raise InvalidEventsError(
-            "The events do not fit the event schema ({count} problems)",
+            N_("The events do not fit the event schema ({count} problems)"),
             errors=problems,
             count=len(problems),
         )

@@ -18,7 +18,8 @@ EVENTS_SCHEMA = pa.schema(
         # or an unmerge never rewrites history.
         pa.field("user_id", pa.string()),
         pa.field("anonymous_id", pa.string()),
-        # JSON object {identifier type: value} seen together in this event (identify/alias evidence).
+        # JSON object {identifier type: value} seen together in this event
+        # (identify/alias evidence).
         pa.field("identifiers", pa.string()),
         pa.field("channel", pa.string()),
         pa.field("source", pa.string()),

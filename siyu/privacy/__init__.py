@@ -1,1 +1,4 @@
-"""Privacy and access: console users and roles (consent, PII encryption, audit and DSAR come later)."""
+"""Privacy and access: console users and roles.
+
+Consent, PII encryption, audit and DSAR come later.
+"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -9,9 +11,16 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import AuthenticationError, ConflictError
+from siyu.core.i18n import N_
 from siyu.privacy.models import User, UserCreate
 
 _hasher = PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user is unknown, so timing does not reveal user names."""
+    return _hasher.hash("not-a-password-of-anyone")
 
 
 def get_by_username(*, db_session: Session, username: str) -> User | None:
@@ -20,7 +29,7 @@ def get_by_username(*, db_session: Session, username: str) -> User | None:
 
 def create(*, db_session: Session, user_in: UserCreate) -> User:
     if get_by_username(db_session=db_session, username=user_in.username) is not None:
-        raise ConflictError("User {username} already exists", username=user_in.username)
+        raise ConflictError(N_("User {username} already exists"), username=user_in.username)
     user = User(
         username=user_in.username,
         display_name=user_in.display_name or user_in.username,
@@ -40,12 +49,13 @@ def set_password(*, db_session: Session, user: User, password: str) -> None:
 def authenticate(*, db_session: Session, username: str, password: str) -> User:
     """The active user with these credentials, or :class:`AuthenticationError`."""
     user = get_by_username(db_session=db_session, username=username)
-    if user is None or not user.is_active:
-        raise AuthenticationError("Wrong user name or password")
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
+        verified = user is not None
     except (VerificationError, InvalidHashError):
-        raise AuthenticationError("Wrong user name or password") from None
+        verified = False
+    if user is None or not verified or not user.is_active:
+        raise AuthenticationError(N_("Wrong user name or password"))
     user.last_login_at = utcnow()
     db_session.flush()
     return user

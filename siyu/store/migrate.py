@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError
 
 from siyu.core.errors import MigrationRequiredError
+from siyu.core.i18n import N_
 from siyu.store.engine import Database, store_unavailable
 from siyu.store.registry import load_metadata
 
@@ -60,8 +61,8 @@ def require_current(database: Database) -> None:
     current, head = current_revision(database), head_revision(database)
     if current != head:
         raise MigrationRequiredError(
-            "The operational database is at revision {current}, not {head}",
-            hint="Run `siyu db upgrade`.",
+            N_("The operational database is at revision {current}, not {head}"),
+            hint=N_("Run `siyu db upgrade`."),
             setting="SIYU_DATABASE_URL",
             current=current or "empty",
             head=head,

@@ -110,7 +110,7 @@ def test_siyu_demo_serves_a_ready_product(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         ready = None
         while time.monotonic() < deadline and process.poll() is None:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from siyu.core.errors import EventStoreCorruptError, EventStoreError, EventStoreLockedError
+from siyu.core.i18n import N_
 from siyu.events.base import AppendResult, EventStore, check_table_name, conform, first_of_each_id
 from siyu.events.id_index import IdHashIndex
 from siyu.events.schema import EVENTS_SCHEMA, JSON_COLUMNS
@@ -35,11 +37,19 @@ def _events_ddl() -> str:
 
 
 def path_of(url: str) -> str:
-    """``duckdb:///abs/path.duckdb`` → ``/abs/path.duckdb``; ``duckdb:///:memory:`` → ``:memory:``."""
+    """The file a ``duckdb://`` URL names, absolute and canonical; or ``:memory:``.
+
+    ``duckdb:///abs/events.duckdb`` and ``duckdb:////abs/events.duckdb`` (the SQLAlchemy
+    spelling, which settings produce) both give ``/abs/events.duckdb``, ``duckdb://rel.duckdb``
+    is relative to the working directory. One file has one spelling, so DuckDB never opens it
+    twice in a process under two names.
+    """
     rest = url.removeprefix("duckdb://")
     if rest in ("", "/:memory:", ":memory:"):
         return ":memory:"
-    return rest
+    if rest.startswith("/"):
+        rest = "/" + rest.lstrip("/")
+    return str(Path(rest).expanduser().resolve())
 
 
 class DuckDBEventStore(EventStore):
@@ -71,22 +81,32 @@ class DuckDBEventStore(EventStore):
     def _error(self, exc: BaseException) -> EventStoreError:
         reason = str(exc).strip().splitlines()[0]
         lowered = reason.lower()
-        context = {"setting": "SIYU_EVENTS_URL", "path": self.path, "reason": reason}
+        context: dict[str, Any] = {
+            "setting": "SIYU_EVENTS_URL",
+            "path": self.path,
+            "reason": reason,
+        }
         if "lock" in lowered:
             return EventStoreLockedError(
-                "The event store {path} is in use by another process: {reason}",
-                hint="Stop the other siyu process (server or command), or point SIYU_EVENTS_URL elsewhere.",
+                N_("The event store {path} is in use by another process: {reason}"),
+                hint=N_(
+                    "Stop the other siyu process (server or command), "
+                    "or point SIYU_EVENTS_URL elsewhere."
+                ),
                 **context,
             )
         if "not a valid duckdb" in lowered or "corrupt" in lowered or "checksum" in lowered:
             return EventStoreCorruptError(
-                "The event store file {path} is damaged or not a DuckDB file: {reason}",
-                hint="Move the file aside and restore a backup, or run `siyu demo --reset` for demo data.",
+                N_("The event store file {path} is damaged or not a DuckDB file: {reason}"),
+                hint=N_(
+                    "Move the file aside and restore a backup, "
+                    "or run `siyu demo --reset` for demo data."
+                ),
                 **context,
             )
         return EventStoreError(
-            "The event store {path} cannot be used: {reason}",
-            hint="Check SIYU_EVENTS_URL and that the file and its directory are writable.",
+            N_("The event store {path} cannot be used: {reason}"),
+            hint=N_("Check SIYU_EVENTS_URL and that the file and its directory are writable."),
             **context,
         )
 
@@ -106,18 +126,22 @@ class DuckDBEventStore(EventStore):
             raise self._error(exc) from None
 
     def has_table(self, name: str) -> bool:
-        rows = self._con.cursor().execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_name = ?", [check_table_name(name)]
-        )
-        return rows.fetchone() is not None
+        check_table_name(name)
+        with self._con.cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]
+            )
+            return rows.fetchone() is not None
 
     def count(self) -> int:
-        row = self._con.cursor().execute("SELECT count(*) FROM events").fetchone()
+        with self._con.cursor() as cursor:
+            row = cursor.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0
 
     def ping(self) -> None:
         try:
-            self._con.cursor().execute("SELECT count(*) FROM events LIMIT 1").fetchone()
+            with self._con.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM events LIMIT 1").fetchone()
         except duckdb.Error as exc:
             raise self._error(exc) from None
 
@@ -157,7 +181,9 @@ class DuckDBEventStore(EventStore):
                 raise self._error(exc) from None
             finally:
                 cursor.close()
-        return AppendResult(received=received, inserted=batch.num_rows, duplicates=received - batch.num_rows)
+        return AppendResult(
+            received=received, inserted=batch.num_rows, duplicates=received - batch.num_rows
+        )
 
     @staticmethod
     def _stored(cursor: duckdb.DuckDBPyConnection, candidates: pa.Table) -> np.ndarray:
@@ -166,20 +192,22 @@ class DuckDBEventStore(EventStore):
         cursor.register("__candidates", ids)
         stored = cursor.execute(
             "SELECT event_id FROM events WHERE event_id IN (SELECT event_id FROM __candidates)"
-        ).fetch_arrow_table()
+        ).fetchnumpy()["event_id"]
         cursor.unregister("__candidates")
-        return np.asarray(pc.is_in(ids.column("event_id"), value_set=stored.column("event_id")))
+        value_set = pa.array(np.asarray(stored, dtype=object), type=pa.string())
+        return np.asarray(pc.is_in(ids.column("event_id"), value_set=value_set))
 
     def replace_table(self, name: str, data: pa.Table) -> None:
         check_table_name(name)
         if name == "events":
-            raise EventStoreError("The events table is append-only", path=self.path)
+            raise EventStoreError(N_("The events table is append-only"), path=self.path)
         with self._write_lock:
             cursor = self._con.cursor()
             try:
                 cursor.register("__data", data)
                 cursor.execute("BEGIN TRANSACTION")
-                cursor.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM __data')
+                # The name passed check_table_name ([a-z][a-z0-9_]*), so quoting it is safe.
+                cursor.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM __data')  # noqa: S608
                 cursor.execute("COMMIT")
             except duckdb.Error as exc:
                 _rollback_quietly(cursor)
@@ -196,7 +224,5 @@ class DuckDBEventStore(EventStore):
 
 
 def _rollback_quietly(cursor: duckdb.DuckDBPyConnection) -> None:
-    try:
+    with contextlib.suppress(duckdb.Error):
         cursor.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
