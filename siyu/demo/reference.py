@@ -187,7 +187,7 @@ CYCLE_MULTIPLIER = np.array([0.8, 1.15, 2.0, 1.0, 1.5])
 # Mean days from registration (or window start) to churn.
 MEAN_LIFETIME_DAYS = np.array([1400.0, 420.0, 170.0, 45.0, 260.0])
 # Browsing sessions per active day.
-SESSION_RATE = np.array([0.06, 0.03, 0.016, 0.014, 0.026])
+SESSION_RATE = np.array([0.05, 0.025, 0.014, 0.012, 0.022])
 # Chance of an extra order in a promotion window (618, 双11) while active.
 PROMO_BUY_PROBABILITY = np.array([0.45, 0.25, 0.12, 0.0, 0.75])
 # Share of orders paid with a coupon.

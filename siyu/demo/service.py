@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,16 +80,26 @@ def _order_count(batch: pa.Table) -> int:
 def write_events(
     spec: DemoSpec, events: EventStore, console: Console | None = None
 ) -> dict[str, Any]:
-    """Generate the brand and append it to ``events`` (catalogue and ground truth as tables)."""
+    """Generate the brand and append it to ``events`` (catalogue and ground truth as tables).
+
+    Appending chunk k overlaps generating chunk k+1 (DuckDB and numpy release the GIL), with
+    at most one chunk waiting, so memory stays bounded while both cores work.
+    """
     started = time.perf_counter()
     data = generate(spec)
     total = orders = 0
-    with _progress(console) as progress:
+    with _progress(console) as progress, ThreadPoolExecutor(max_workers=1) as writer:
         task = progress.add_task(_("Generating demo brand"), total=spec.chunks, events=0)
+        pending: Future[Any] | None = None
         for batch in data.event_batches():
-            events.append(batch)
+            if pending is not None:
+                pending.result()
+                progress.update(task, advance=1, events=total)
+            pending = writer.submit(events.append, batch)
             total += batch.num_rows
             orders += _order_count(batch)
+        if pending is not None:
+            pending.result()
             progress.update(task, advance=1, events=total)
     events.replace_table(PRODUCTS_TABLE, data.products)
     events.replace_table(PEOPLE_TABLE, data.people)

@@ -173,7 +173,7 @@ def sessions(rng: np.random.Generator, people: People, cal: Calendar) -> list[Fr
     )
 
     # Product views: 1-4 per session, mostly in the person's favourite category.
-    views = 1 + rng.poisson(0.6, n)
+    views = 1 + rng.poisson(0.45, n)
     owner = repeat_index(views)
     category = np.where(
         rng.random(len(owner)) < 0.7,
@@ -368,25 +368,28 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
     minute = 1.0 / 1440
     fragments = [Fragment(pid, day, "order_paid", channel, key, order_columns, web)]
 
-    online = np.flatnonzero(~in_store)
-    sub = pa.array(online)
-    funnel_columns = {"sku": sku_arr.take(sub), "category": category.take(sub)}
-    for name, lead in (("product_view", 14), ("add_to_cart", 6), ("checkout", 2)):
-        columns = dict(funnel_columns)
+    # Online orders come through a funnel. Some buyers open the product from a shared link or
+    # a message and pay at once ("立即购买"), skipping the view or the cart.
+    online = ~in_store
+    steps = (("product_view", 14, 0.75), ("add_to_cart", 6, 0.6), ("checkout", 2, 1.0))
+    for name, lead, share in steps:
+        rows = np.flatnonzero(online & (rng.random(n) < share))
+        sub = pa.array(rows)
+        columns = {"sku": sku_arr.take(sub), "category": category.take(sub)}
         if name == "checkout":
             columns.update(order_id=order_id.take(sub), amount=amount_arr.take(sub))
         if name == "add_to_cart":
-            columns["quantity"] = pa.array(quantity[online].astype(np.int32))
-        jitter = rng.uniform(0.5, 1.5, len(online))
+            columns["quantity"] = pa.array(quantity[rows].astype(np.int32))
+        jitter = rng.uniform(0.5, 1.5, len(rows))
         fragments.append(
             Fragment(
-                pid[online],
-                day[online] - lead * jitter * minute,
+                pid[rows],
+                day[rows] - lead * jitter * minute,
                 name,
                 channel.take(sub),
-                key[online],
+                key[rows],
                 columns,
-                web[online],
+                web[rows],
             )
         )
 

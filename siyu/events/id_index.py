@@ -24,13 +24,16 @@ class IdHashIndex:
         return sum(len(run) for run in self._runs)
 
     def contains(self, hashes: U64) -> npt.NDArray[np.bool_]:
-        found = np.zeros(len(hashes), dtype=bool)
+        """Which of ``hashes`` are in the index (searched in sorted order, for cache locality)."""
+        order = np.argsort(hashes, kind="stable")
+        needles = hashes[order]
+        found_sorted = np.zeros(len(hashes), dtype=bool)
         for run in self._runs:
-            positions = np.searchsorted(run, hashes)
+            positions = np.searchsorted(run, needles)
             inside = positions < len(run)
-            hit = np.zeros(len(hashes), dtype=bool)
-            hit[inside] = run[positions[inside]] == hashes[inside]
-            found |= hit
+            found_sorted[inside] |= run[positions[inside]] == needles[inside]
+        found = np.empty(len(hashes), dtype=bool)
+        found[order] = found_sorted
         return found
 
     def add(self, hashes: U64) -> None:

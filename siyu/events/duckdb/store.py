@@ -64,6 +64,7 @@ class DuckDBEventStore(EventStore):
         self._con = self._connect(read_only)
         try:
             self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET enable_progress_bar = false")
             if not read_only:
                 self._con.execute(_events_ddl())
         except duckdb.Error as exc:
@@ -155,32 +156,33 @@ class DuckDBEventStore(EventStore):
 
     def append(self, events: pa.Table) -> AppendResult:
         received = events.num_rows
-        batch = first_of_each_id(conform(events))
+        batch = conform(events)
         if batch.num_rows == 0:
-            return AppendResult(received=received, inserted=0, duplicates=received)
-        with self._write_lock:
-            cursor = self._con.cursor()
-            try:
+            return AppendResult(received=0, inserted=0, duplicates=0)
+        cursor = self._con.cursor()
+        try:
+            hashes = _id_hashes(cursor, batch)
+            if len(np.unique(hashes)) < len(hashes):  # maybe repeated ids: settle it exactly
+                batch = first_of_each_id(batch)
+                hashes = _id_hashes(cursor, batch)
+            with self._write_lock:
                 index = self._id_index(cursor)
-                cursor.register("__batch", batch)
-                hashes = cursor.execute("SELECT hash(event_id) AS h FROM __batch").fetchnumpy()["h"]
-                hashes = np.asarray(hashes, dtype=np.uint64)
                 candidates = index.contains(hashes)
                 if candidates.any():
                     keep = ~self._stored(cursor, batch.filter(pa.array(candidates)))
                     fresh = np.ones(batch.num_rows, dtype=bool)
                     fresh[np.flatnonzero(candidates)] = keep
                     batch, hashes = batch.filter(pa.array(fresh)), hashes[fresh]
-                    cursor.register("__batch", batch)
+                cursor.register("__batch", batch)
                 cursor.execute("BEGIN TRANSACTION")
                 cursor.execute("INSERT INTO events BY NAME SELECT * FROM __batch")
                 cursor.execute("COMMIT")
                 index.add(hashes)
-            except duckdb.Error as exc:
-                _rollback_quietly(cursor)
-                raise self._error(exc) from None
-            finally:
-                cursor.close()
+        except duckdb.Error as exc:
+            _rollback_quietly(cursor)
+            raise self._error(exc) from None
+        finally:
+            cursor.close()
         return AppendResult(
             received=received, inserted=batch.num_rows, duplicates=received - batch.num_rows
         )
@@ -221,6 +223,16 @@ class DuckDBEventStore(EventStore):
 
     def close(self) -> None:
         self._con.close()
+
+
+def _id_hashes(cursor: duckdb.DuckDBPyConnection, batch: pa.Table) -> np.ndarray:
+    """DuckDB's 64-bit hash of each event id (the same function that built the index)."""
+    cursor.register("__ids", batch.select(["event_id"]))
+    try:
+        hashes = cursor.execute("SELECT hash(event_id) AS h FROM __ids").fetchnumpy()["h"]
+    finally:
+        cursor.unregister("__ids")
+    return np.asarray(hashes, dtype=np.uint64)
 
 
 def _rollback_quietly(cursor: duckdb.DuckDBPyConnection) -> None:
