@@ -33,7 +33,7 @@ from bench.harness import (
     record,
 )
 from siyu.events import EventStore, open_event_store
-from siyu.events.duckdb.store import _events_ddl
+from siyu.events.duckdb.store import events_ddl
 
 NAME = "event_append"
 # (batches, rows per batch)
@@ -59,7 +59,7 @@ class RawTable:
         self.con = duckdb.connect(str(path))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")
-        self.con.execute(_events_ddl())
+        self.con.execute(events_ddl())
 
     def append(self, batch: pa.Table) -> None:
         self.con.register("b", batch)

@@ -35,7 +35,7 @@ from bench.harness import (
 from siyu.demo.generator import DemoSpec
 from siyu.demo.service import write_events
 from siyu.events import open_event_store
-from siyu.events.duckdb.store import _events_ddl
+from siyu.events.duckdb.store import events_ddl
 from siyu.events.schema import TIMESTAMP
 
 NAME = "generator"
@@ -101,7 +101,7 @@ class Contenders:
             con = duckdb.connect(str(path))
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET enable_progress_bar = false")
-            con.execute(_events_ddl())
+            con.execute(events_ddl())
             for rows in self.batch_sizes:
                 con.register("b", random_batch(template, rows, rng))
                 con.execute("INSERT INTO events SELECT * FROM b")

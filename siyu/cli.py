@@ -22,9 +22,8 @@ from rich.table import Table
 from siyu import __version__
 from siyu.core.config import Settings, ensure_home, get_settings
 from siyu.core.errors import SiyuError
-from siyu.core.i18n import N_
+from siyu.core.i18n import N_, set_default_locale
 from siyu.core.i18n import gettext as _
-from siyu.core.i18n import set_default_locale
 from siyu.core.logging import configure_logging
 
 P = ParamSpec("P")

@@ -6,8 +6,6 @@ boundary, or build :class:`Settings` directly in tests.
 
 from __future__ import annotations
 
-import os
-import stat
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -18,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from siyu.core.errors import ConfigError, HomeNotWritableError
+from siyu.core.files import create_private_file
 from siyu.core.i18n import N_, SUPPORTED_LOCALES, gettext, normalize_locale
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
@@ -230,33 +229,15 @@ def ensure_home(settings: Settings) -> Path:
     return home
 
 
-def _create_secret_key(path: Path) -> None:
-    """Write a new key to ``path`` (mode 0600) unless another process got there first.
-
-    The key is written in full to a private temporary file and then hard-linked into place, so
-    two processes starting together agree on one key and neither reads a half-written file.
-    """
-    from siyu.core.ids import new_token
-
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{new_token(6)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(new_token(48))
-        os.link(temporary, path)
-    except FileExistsError:
-        pass  # another process created it; use theirs
-    finally:
-        temporary.unlink()
-
-
 def secret_key(settings: Settings) -> str:
     """The secret key: SIYU_SECRET_KEY, else SIYU_HOME/secret.key, generated (0600) if missing."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     path = ensure_home(settings) / SECRET_KEY_FILE
     if not path.exists():
-        _create_secret_key(path)
+        from siyu.core.ids import new_token
+
+        create_private_file(path, new_token(48))
     key = path.read_text().strip()
     if len(key) < MIN_SECRET_LENGTH:
         raise ConfigError(

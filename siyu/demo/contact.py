@@ -24,6 +24,7 @@ from siyu.demo.frames import (
     IntArray,
     digits,
     join,
+    json_object,
     rank_within,
     take,
     time_of_day,
@@ -111,27 +112,13 @@ def identity_events(
 
     mp = np.flatnonzero(np.isfinite(opened["mp"]))
     t = time_of_day(rng, opened["mp"][mp]) + np.where(reg[mp] != 3, 1 / 86400, 0)
-    phone = _where(
+    openid, unionid = take(people.openid, mp), take(people.unionid, mp)
+    ids = _where(
         people.phone_authorised[mp],
-        join(',"phone":"', _phone_plus86(people, mp), '"'),
-        pa.array([""] * len(mp)),
+        json_object(openid=openid, unionid=unionid, phone=_phone_plus86(people, mp)),
+        json_object(openid=openid, unionid=unionid),
     )
-    ids = join(
-        '{"openid":"',
-        take(people.openid, mp),
-        '","unionid":"',
-        take(people.unionid, mp),
-        '"',
-        phone,
-        "}",
-    )
-    traits = join(
-        '{"gender":"',
-        take(_GENDER, people.gender[mp]),
-        '","city":"',
-        take(_CITY, people.city[mp]),
-        '"}',
-    )
+    traits = json_object(gender=take(_GENDER, people.gender[mp]), city=take(_CITY, people.city[mp]))
     fragments.append(
         Fragment(
             mp, t, "identify", "miniprogram", KEY_OPENID, {"identifiers": ids, "properties": traits}
@@ -141,15 +128,11 @@ def identity_events(
     wecom = np.flatnonzero(np.isfinite(opened["wecom"]))
     t = time_of_day(rng, opened["wecom"][wecom])
     staff = rng.integers(1, 120, len(wecom))
-    ids = join(
-        '{"wecom_external_userid":"',
-        take(people.wecom_id, wecom),
-        '","unionid":"',
-        take(people.unionid, wecom),
-        '"}',
+    ids = json_object(
+        wecom_external_userid=take(people.wecom_id, wecom), unionid=take(people.unionid, wecom)
     )
-    props = join(
-        '{"staff_id":"S', digits(staff, 3), '","store_id":"ST', digits(staff // 3, 3), '"}'
+    props = json_object(
+        staff_id=join("S", digits(staff, 3)), store_id=join("ST", digits(staff // 3, 3))
     )
     fragments.append(
         Fragment(
@@ -165,17 +148,11 @@ def identity_events(
 
     pos = np.flatnonzero(np.isfinite(opened["pos"]))
     t = time_of_day(rng, opened["pos"][pos])
-    ids = join(
-        '{"member_no":"', take(people.member_no, pos), '","phone":"', take(people.phone, pos), '"}'
-    )
-    traits = join(
-        '{"name":"',
-        take(people.name, pos),
-        '","birthday":"',
-        _birthday(people, pos),
-        '","gender":"',
-        take(_GENDER, people.gender[pos]),
-        '"}',
+    ids = json_object(member_no=take(people.member_no, pos), phone=take(people.phone, pos))
+    traits = json_object(
+        name=take(people.name, pos),
+        birthday=_birthday(people, pos),
+        gender=take(_GENDER, people.gender[pos]),
     )
     fragments.append(
         Fragment(
@@ -185,9 +162,7 @@ def identity_events(
 
     web = np.flatnonzero(np.isfinite(opened["web"]))
     t = time_of_day(rng, opened["web"][web])
-    ids = join(
-        '{"anonymous_id":"', take(people.device, web), '","phone":"', take(people.phone, web), '"}'
-    )
+    ids = json_object(anonymous_id=take(people.device, web), phone=take(people.phone, web))
     fragments.append(
         Fragment(
             web, t, "identify", "web", KEY_PHONE, {"identifiers": ids}, web=np.ones(len(web), bool)
@@ -198,12 +173,11 @@ def identity_events(
     t = time_of_day(rng, opened["email"][mail])
     email = take(people.email, mail)
     email = _where(rng.random(len(mail)) < 0.1, pc.utf8_upper(email), email)  # as typed into a form
-    link = _where(
+    ids = _where(
         people.has_pos[mail],
-        join('"member_no":"', take(people.member_no, mail), '"'),
-        join('"phone":"', _phone_dashed(people, mail), '"'),
+        json_object(email=email, member_no=take(people.member_no, mail)),
+        json_object(email=email, phone=_phone_dashed(people, mail)),
     )
-    ids = join('{"email":"', email, '",', link, "}")
     fragments.append(
         Fragment(
             mail,
@@ -211,14 +185,14 @@ def identity_events(
             "identify",
             "crm",
             KEY_EMAIL,
-            {"identifiers": ids, "properties": join('{"name":"', take(people.name, mail), '"}')},
+            {"identifiers": ids, "properties": json_object(name=take(people.name, mail))},
         )
     )
 
     kiosk = np.flatnonzero((people.kiosk >= 0) & np.isfinite(opened["pos"]))
     t = time_of_day(rng, np.maximum(opened["pos"][kiosk], 0) + rng.uniform(0, 60, len(kiosk)))
     device = join("KIOSK-ST", digits(people.kiosk[kiosk], 3))
-    ids = join('{"device_id":"', device, '","phone":"', take(people.phone, kiosk), '"}')
+    ids = json_object(device_id=device, phone=take(people.phone, kiosk))
     fragments.append(
         Fragment(
             kiosk,
@@ -240,7 +214,7 @@ def _referrals(rng: np.random.Generator, people: People, reg_day: FloatArray) ->
     position[order] = np.arange(n)
     referred = (people.registration == 4) & (position > 0)
     referrer = order[(rng.random(n) * np.maximum(position, 1)).astype(np.int64)]
-    props = join('{"referrer":"member_no:', take(people.member_no, referrer), '"}')
+    props = json_object(referrer=join("member_no:", take(people.member_no, referrer)))
     return _where(referred, props, pa.nulls(n, pa.string()))
 
 
@@ -249,7 +223,7 @@ def _wecom_groups(
 ) -> list[Fragment]:
     joins = rng.random(len(wecom)) < 0.3
     pid, t_join = wecom[joins], added[joins] + rng.exponential(10, joins.sum())
-    group = join('{"group_id":"G', digits(rng.integers(1, 60, len(pid)), 3), '"}')
+    group = json_object(group_id=join("G", digits(rng.integers(1, 60, len(pid)), 3)))
     leaves = rng.random(len(pid)) < 0.25
     t_leave = t_join + rng.exponential(60, len(pid))
     keep_join, keep_leave = t_join < cal.days, leaves & (t_leave < cal.days)
@@ -378,7 +352,7 @@ def messages(
         else:
             last = complained = np.zeros(len(pid), bool)
         ids = pa.array([c[0] for c in mine])
-        props = join('{"campaign_id":"', take(ids, camp), '"}')
+        props = json_object(campaign_id=take(ids, camp))
         boost = np.where(people.active_rows(pid, t), 1.6, 0.5)
         delivered = rng.random(len(pid)) < p_deliver
         opened_msg = delivered & (rng.random(len(pid)) < p_open * boost)

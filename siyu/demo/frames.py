@@ -105,3 +105,34 @@ def rank_within(groups: IntArray, order: FloatArray) -> IntArray:
 def money(cents: IntArray) -> pa.Array:
     """Cents → exact DECIMAL(18,2) yuan."""
     return pa.array(cents / 100.0).cast(pa.decimal128(18, 2))
+
+
+def _json_escape(text: pa.Array) -> pa.Array:
+    """Escape backslashes, quotes and control characters for a JSON string."""
+    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+    if pc.any(pc.match_substring_regex(escaped, "[\\x00-\\x1f]")).as_py():
+        for code in range(0x20):
+            escaped = pc.replace_substring(escaped, chr(code), f"\\u{code:04x}")
+    return escaped
+
+
+def json_object(**fields: pa.Array | str) -> pa.Array:
+    """Element-wise JSON objects ``{"key": value, …}`` built with Arrow kernels.
+
+    String values are quoted and escaped; integer arrays are written as numbers. A row with a
+    null value yields a null object (use :func:`pyarrow.compute.if_else` for optional keys).
+    """
+    parts: list[pa.Array | str] = []
+    for position, (key, value) in enumerate(fields.items()):
+        separator = "," if position else "{"
+        if isinstance(value, pa.Array) and pa.types.is_integer(value.type):
+            parts += [f'{separator}"{key}":', value.cast(pa.string())]
+        else:
+            text = pa.array([value]) if isinstance(value, str) else value
+            escaped = _json_escape(text)
+            if isinstance(value, str):
+                parts += [f'{separator}"{key}":"{escaped[0].as_py()}"']
+            else:
+                parts += [f'{separator}"{key}":"', escaped, '"']
+    parts.append("}")
+    return join(*parts)

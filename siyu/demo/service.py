@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -21,6 +19,7 @@ from sqlalchemy import select
 from siyu.core.clock import utcnow
 from siyu.core.config import Settings, ensure_home, secret_key
 from siyu.core.errors import ConflictError
+from siyu.core.files import create_private_file
 from siyu.core.i18n import N_
 from siyu.core.i18n import gettext as _
 from siyu.core.ids import new_token
@@ -233,13 +232,8 @@ def ensure_admin(settings: Settings, database: Database) -> tuple[str, str | Non
                     display_name="管理员",
                 ),
             )
-            if password_file.exists():
-                password_file.unlink()
-            fd = os.open(
-                password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR
-            )
-            with os.fdopen(fd, "w") as handle:
-                handle.write(generated + "\n")
+            password_file.unlink(missing_ok=True)
+            create_private_file(password_file, generated + "\n")
     password = password_file.read_text().strip() if password_file.exists() else None
     return ADMIN_USERNAME, password
 

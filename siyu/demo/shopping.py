@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from siyu.demo import reference as ref
 from siyu.demo.frames import (
@@ -21,8 +22,10 @@ from siyu.demo.frames import (
     IntArray,
     digits,
     join,
+    json_object,
     money,
     pick,
+    rank_within,
     repeat_index,
     take,
     time_of_day,
@@ -162,14 +165,14 @@ def sessions(rng: np.random.Generator, people: People, cal: Calendar) -> list[Fr
         np.ones(n, bool),
         "page_view",
         np.full(n, 0.2 * minute),
-        {"properties": join('{"page":"', page, '"}')},
+        {"properties": json_object(page=page)},
     )
     keyword = take(_KEYWORDS, rng.integers(0, len(_KEYWORDS), n))
     block(
         rng.random(n) < 0.3,
         "search",
         np.full(n, 1.0 * minute),
-        {"properties": join('{"keyword":"', keyword, '"}')},
+        {"properties": json_object(keyword=keyword)},
     )
 
     # Product views: 1-4 per session, mostly in the person's favourite category.
@@ -322,31 +325,19 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
     promo_discount = np.where(promo, (gross * 0.15).astype(np.int64), 0)
     amount = gross - coupon - promo_discount
 
-    order_rank = np.argsort(np.argsort(people.index[pid] * 1e6 + day, kind="stable"), kind="stable")
-    order_id = join("O", digits(people.index[pid] * 1000 + order_rank % 1000, 13))
+    order_number = rank_within(pid, day)  # the person's 1st, 2nd, … order in this chunk
+    order_id = join("O", digits(people.index[pid] * 1000 + order_number, 13))
     amount_arr, sku_arr = money(amount), take(_SKUS, sku)
     category = take(_CATEGORY_ARRAY, cat)
     coupon_id = join("CP", digits(coupon // 100, 3))
-    props = pa.array(
-        np.where(
-            with_coupon,
-            join(
-                '{"coupon_id":"',
-                coupon_id,
-                '","discount":',
-                pa.array(coupon // 100).cast(pa.string()),
-                "}",
-            ).to_numpy(zero_copy_only=False),
-            None,
-        )
-    )
-    promo_props = join(
-        '{"promo":"', label, '","discount":', pa.array(promo_discount // 100).cast(pa.string()), "}"
-    )
-    props = pa.array(
-        np.where(
-            promo, promo_props.to_numpy(zero_copy_only=False), props.to_numpy(zero_copy_only=False)
-        )
+    props = pc.if_else(
+        pa.array(promo),
+        json_object(promo=label.fill_null(""), discount=pa.array(promo_discount // 100)),
+        pc.if_else(
+            pa.array(with_coupon),
+            json_object(coupon_id=coupon_id, discount=pa.array(coupon // 100)),
+            pa.nulls(n, pa.string()),
+        ),
     )
     utm = pa.array(
         np.where(
@@ -394,7 +385,7 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
         )
 
     used = np.flatnonzero(with_coupon)
-    coupon_columns = {"properties": join('{"coupon_id":"', coupon_id.take(pa.array(used)), '"}')}
+    coupon_columns = {"properties": json_object(coupon_id=coupon_id.take(pa.array(used)))}
     claim_day = day[used] - rng.uniform(0.5, 10, len(used))
     fragments.append(
         Fragment(
@@ -439,7 +430,7 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
                 "currency": pa.array(["CNY"] * len(refunded)),
                 "sku": sku_arr.take(rsub),
                 "category": category.take(rsub),
-                "properties": join('{"reason":"', reason, '"}'),
+                "properties": json_object(reason=reason),
             },
             web[refunded],
         )
@@ -465,9 +456,7 @@ def orders(rng: np.random.Generator, people: People, cal: Calendar) -> tuple[lis
                 "order_id": order_id.take(vsub),
                 "sku": sku_arr.take(vsub),
                 "category": category.take(vsub),
-                "properties": join(
-                    '{"rating":', pa.array(np.minimum(rating, 5)).cast(pa.string()), "}"
-                ),
+                "properties": json_object(rating=pa.array(np.minimum(rating, 5))),
             },
             web[reviewed],
         )
@@ -489,5 +478,5 @@ def checkins(rng: np.random.Generator, people: People, cal: Calendar) -> list[Fr
     ok = day < cal.days
     pid, day, offset = pid[ok], day[ok], offset[ok]
     t = day + (8 + rng.uniform(0, 2.5, len(day))) / 24
-    streak = join('{"streak":', pa.array(offset + 1).cast(pa.string()), "}")
+    streak = json_object(streak=pa.array(offset + 1))
     return [Fragment(pid, t, "checkin", "miniprogram", KEY_OPENID, {"properties": streak})]

@@ -27,7 +27,7 @@ _DUCKDB_TYPES = {
 }
 
 
-def _events_ddl() -> str:
+def events_ddl() -> str:
     columns = []
     for field in EVENTS_SCHEMA:
         sql_type = "JSON" if field.name in JSON_COLUMNS else _DUCKDB_TYPES[field.type]
@@ -66,7 +66,7 @@ class DuckDBEventStore(EventStore):
             self._con.execute("SET TimeZone = 'UTC'")
             self._con.execute("SET enable_progress_bar = false")
             if not read_only:
-                self._con.execute(_events_ddl())
+                self._con.execute(events_ddl())
         except duckdb.Error as exc:
             self._con.close()
             raise self._error(exc) from None
