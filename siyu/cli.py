@@ -122,7 +122,7 @@ def config_show(
 
 @db_app.command("upgrade")
 @handle_errors
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
     """Apply the migrations to the operational database."""
     from siyu.store import open_database
     from siyu.store.migrate import upgrade

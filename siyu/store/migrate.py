@@ -27,19 +27,25 @@ def alembic_config(database: Database) -> Config:
     return config
 
 
+def _label(revisions: tuple[str, ...] | list[str]) -> str | None:
+    """Revisions as one label; domains may branch from a common revision, so there can be
+    several heads (``0002_collect,0003_identity``)."""
+    return ",".join(sorted(revisions)) or None
+
+
 def head_revision(database: Database) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(database)).get_current_head()
+    return _label(ScriptDirectory.from_config(alembic_config(database)).get_heads())
 
 
 def current_revision(database: Database) -> str | None:
     try:
         with database.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return _label(MigrationContext.configure(connection).get_current_heads())
     except DBAPIError as exc:
         raise store_unavailable(database.engine, exc) from None
 
 
-def upgrade(database: Database, revision: str = "head") -> str | None:
+def upgrade(database: Database, revision: str = "heads") -> str | None:
     """Bring the schema to ``revision``; return the revision now current."""
     try:
         command.upgrade(alembic_config(database), revision)

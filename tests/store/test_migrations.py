@@ -65,7 +65,7 @@ def test_downgrade_to_base_and_back(database: Database) -> None:
     with pytest.raises(MigrationRequiredError):
         require_current(database)
 
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
     assert current_revision(database) == head_revision(database)
     assert pending_changes(database) == []
 
