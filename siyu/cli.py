@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from siyu import __version__
+from siyu.collect.webhooks.cli import app as webhooks_app
 from siyu.core.config import Settings, ensure_home, get_settings
 from siyu.core.errors import SiyuError
 from siyu.core.i18n import N_, set_default_locale
@@ -48,6 +49,7 @@ demo_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(demo_app, name="demo")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -286,9 +288,25 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     console.print(table)
 
 
+# Domain command groups; imported last because they use handle_errors and _settings above.
+from siyu.collect.cli import collect_app, sources_app  # noqa: E402
+
+app.add_typer(sources_app, name="sources")
+app.add_typer(collect_app, name="collect")
+
+from siyu.collect.importer.cli import import_app  # noqa: E402
+
+app.add_typer(import_app, name="import")
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
     main()
+
+from siyu.identity.cli import identity_app, people_app  # noqa: E402
+
+app.add_typer(identity_app, name="identity")
+app.add_typer(people_app, name="people")

@@ -13,10 +13,13 @@ from siyu import __version__
 from siyu.api import health, problems
 from siyu.api.context import AppContext
 from siyu.api.middleware import RequestContextMiddleware
+from siyu.collect.router import router as collect_router
+from siyu.collect.writer import running_writer
 from siyu.core.config import Settings, get_settings
 from siyu.core.i18n import set_default_locale
 from siyu.core.logging import configure_logging
 from siyu.events import EventStore
+from siyu.profiles.router import router as people_router
 
 
 def create_app(settings: Settings | None = None, *, events: EventStore | None = None) -> FastAPI:
@@ -34,7 +37,9 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
         context = AppContext.open(resolved, events=events)
         app.state.context = context
         try:
-            yield
+            async with running_writer(context.events) as writer:
+                app.state.collect_writer = writer
+                yield
         finally:
             if events is None:
                 context.close()
@@ -52,6 +57,11 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
+    app.include_router(collect_router)
+    from siyu.collect.webhooks.router import router as webhooks_router
+
+    app.include_router(webhooks_router)
+    app.include_router(people_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

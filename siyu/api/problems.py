@@ -85,6 +85,7 @@ async def _siyu_error(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.render(),
         errors=exc.errors,
         extra=extra,
+        headers=exc.response_headers() or None,
     )
 
 

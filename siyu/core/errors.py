@@ -50,6 +50,10 @@ class SiyuError(Exception):
     def render_title(self, locale: str | None = None) -> str:
         return gettext(self.title, locale)
 
+    def response_headers(self) -> dict[str, str]:
+        """HTTP headers the API adds to this error's answer (e.g. ``WWW-Authenticate``)."""
+        return {}
+
 
 def _format(template: str, context: Mapping[str, Any]) -> str:
     try:

@@ -41,7 +41,7 @@ _REG_SCENE = pa.array(["qr_code", "1089", "1177", None, "1007"])
 HISTORY_DAYS = 730  # registrations reach this far back before the window
 
 
-def account_days(rng: np.random.Generator, people: People) -> dict[str, FloatArray]:
+def account_days(rng: np.random.Generator, people: People, days: int) -> dict[str, FloatArray]:
     """When each account was opened (inf: never). The registration channel's account opens at
     registration; the others follow while the person is active, or never."""
     n = len(people)
@@ -59,7 +59,7 @@ def account_days(rng: np.random.Generator, people: People) -> dict[str, FloatArr
     ):
         day = np.where(own, np.maximum(people.reg_day, -HISTORY_DAYS), later[row])
         alive = own | (day < np.where(np.isfinite(people.end2), people.end2, people.end1))
-        out[name] = np.where(has & alive, day, np.inf)
+        out[name] = np.where(has & alive & (day < days), day, np.inf)
     return out
 
 

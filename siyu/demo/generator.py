@@ -73,7 +73,7 @@ class DemoData:
         size = min(CHUNK_PEOPLE, self.spec.people - first)
         rng = np.random.default_rng([self.spec.seed, number, 0])
         people = make_people(rng, first, size, self.spec.days, self.spec.start_date.toordinal())
-        opened = contact.account_days(rng, people)
+        opened = contact.account_days(rng, people, self.spec.days)
         # An account that never opened (the person lapsed first) carries no events.
         for account in ("mp", "wecom", "pos", "web", "email"):
             setattr(people, f"has_{account}", np.isfinite(opened[account]))

@@ -131,7 +131,8 @@ def make_people(
     has_web = (rng.random(n) < _HAS_WEB[registration]) | ~(has_mp | has_pos | has_wecom)
     has_email = rng.random(n) < 0.22
     phone_authorised = has_mp & (rng.random(n) < 0.65)
-    kiosk = np.where(has_pos & (rng.random(n) < 0.03), rng.integers(0, 40, n), -1)
+    kiosks = max(1, n // 2500)  # a handful of store kiosks, each used by many members
+    kiosk = np.where(has_pos & (rng.random(n) < 0.03), rng.integers(0, kiosks, n), -1)
 
     return People(
         index=index,

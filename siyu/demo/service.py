@@ -274,7 +274,7 @@ def run_demo(
             console.print(
                 _("Using the existing demo data ({events:,} events)").format(events=count)
             )
-        # Compute steps run here as modules land (identity, tags, segments, analytics).
+        _compute(settings, database, events, console)
         username, password = ensure_admin(settings, database)
         url = f"http://{host}:{port}"
         console.print(
@@ -288,6 +288,23 @@ def run_demo(
             serve_forever(settings, host=host, port=port, events=events)
     finally:
         events.close()
+
+
+def _compute(settings: Settings, database: Database, events: EventStore, console: Console) -> None:
+    """Every compute step the product has, in data-flow order (later issues add theirs)."""
+    from siyu.identity import service as identity
+
+    with database.unit_of_work() as session:
+        summary = identity.resolve(
+            db_session=session,
+            events=events,
+            hash_key=identity.derive_hash_key(secret_key(settings)),
+        )
+    console.print(
+        _("OneID: {people:,} people from {identifiers:,} identifiers ({seconds} s)").format(
+            **summary.model_dump()
+        )
+    )
 
 
 def serve_forever(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -25,6 +26,9 @@ class AppendResult:
     received: int
     inserted: int
     duplicates: int
+    # The event ids skipped because they were stored before this append (not repeats inside
+    # the batch), as an Arrow array; None when there were none or the engine does not say.
+    skipped_ids: Any = dataclass_field(default=None, compare=False, repr=False)
 
 
 class EventStore(abc.ABC):

@@ -12,6 +12,10 @@ from sqlalchemy import MetaData
 MODEL_MODULES = (
     "siyu.privacy.models",
     "siyu.demo.models",
+    "siyu.identity.models",
+    "siyu.collect.importer.models",
+    "siyu.collect.models",
+    "siyu.collect.webhooks.models",
 )
 
 

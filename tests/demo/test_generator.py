@@ -235,7 +235,7 @@ def test_identifiers_overlap_across_channels(brand) -> None:
     # Store kiosks are devices shared by many people: identity resolution must not fuse them.
     kiosks = parsed.map(lambda ids: ids.get("device_id")).dropna()
     per_kiosk = pd.Series(kiosks.values).value_counts()
-    assert len(per_kiosk) > 10 and per_kiosk.median() >= 3
+    assert len(per_kiosk) >= 5 and per_kiosk.median() >= 10
     # Phone and email spellings vary by channel, so identity must normalise them.
     spellings = parsed.map(lambda ids: ids.get("phone")).dropna()
     assert spellings.str.startswith("+86").any() and spellings.str.contains("-").any()

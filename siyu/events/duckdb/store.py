@@ -160,6 +160,7 @@ class DuckDBEventStore(EventStore):
         if batch.num_rows == 0:
             return AppendResult(received=0, inserted=0, duplicates=0)
         cursor = self._con.cursor()
+        skipped = None
         try:
             hashes = _id_hashes(cursor, batch)
             if len(np.unique(hashes)) < len(hashes):  # maybe repeated ids: settle it exactly
@@ -169,7 +170,10 @@ class DuckDBEventStore(EventStore):
                 index = self._id_index(cursor)
                 candidates = index.contains(hashes)
                 if candidates.any():
-                    keep = ~self._stored(cursor, batch.filter(pa.array(candidates)))
+                    suspects = batch.filter(pa.array(candidates))
+                    keep = ~self._stored(cursor, suspects)
+                    if not keep.all():
+                        skipped = suspects.column("event_id").filter(pa.array(~keep))
                     fresh = np.ones(batch.num_rows, dtype=bool)
                     fresh[np.flatnonzero(candidates)] = keep
                     batch, hashes = batch.filter(pa.array(fresh)), hashes[fresh]
@@ -184,7 +188,10 @@ class DuckDBEventStore(EventStore):
         finally:
             cursor.close()
         return AppendResult(
-            received=received, inserted=batch.num_rows, duplicates=received - batch.num_rows
+            received=received,
+            inserted=batch.num_rows,
+            duplicates=received - batch.num_rows,
+            skipped_ids=skipped,
         )
 
     @staticmethod

@@ -1,0 +1,1 @@
+"""Collect: the tracking API, bulk import and inbound webhooks (WeCom, orders)."""

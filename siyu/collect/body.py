@@ -1,0 +1,115 @@
+"""Reading a tracking request's body within its limits: size, gzip, UTF-8, JSON, shape."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from siyu.collect.errors import MalformedBodyError, PayloadTooLargeError, UnsupportedEncodingError
+from siyu.core.i18n import N_
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_BATCH_ITEMS = 1000
+
+
+def _too_large(limit: int, what: str) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        N_("The {what} is larger than {limit} bytes"),
+        hint=N_("Send at most 1,000 messages and 5 MB per request; split larger batches."),
+        what=what,
+        limit=limit,
+    )
+
+
+async def read_limited(
+    chunks: AsyncIterator[bytes], *, content_length: str | None, limit: int = MAX_BODY_BYTES
+) -> bytes:
+    """The whole body, refusing (413) as soon as it passes ``limit`` bytes."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise _too_large(limit, "body")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, "body")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def decompress(body: bytes, encoding: str | None, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """``body`` decoded from its ``Content-Encoding``; a gzip body may not inflate past
+    ``limit`` bytes (a gzip bomb is refused after at most ``limit`` bytes of work)."""
+    coding = (encoding or "identity").strip().lower()
+    if coding in ("identity", ""):
+        return body
+    if coding not in ("gzip", "x-gzip"):
+        raise UnsupportedEncodingError(
+            N_("Content-Encoding {encoding!r} is not supported"),
+            hint=N_("Send the body uncompressed or gzip-compressed."),
+            encoding=coding,
+        )
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise MalformedBodyError(
+            N_("The body is not valid gzip: {reason}"), reason=str(exc)
+        ) from None
+    if len(data) > limit:
+        raise _too_large(limit, "decompressed body")
+    if not inflater.eof:
+        raise MalformedBodyError(N_("The gzip body is truncated"), reason="truncated")
+    return data
+
+
+def _reject_constant(name: str) -> float:
+    # NaN and ±Infinity are not JSON; kept as floats here so the one message that holds
+    # them is refused (the others in the batch are not).
+    return float(name.replace("Infinity", "inf"))
+
+
+def parse_json(data: bytes) -> Any:
+    """The JSON document in ``data`` (UTF-8), or 400."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBodyError(
+            N_("The body is not valid UTF-8 (byte {position})"), position=exc.start
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedBodyError(
+            N_("The body is not JSON: {reason}"), reason=f"{exc.msg} at character {exc.pos}"
+        ) from None
+    except (RecursionError, ValueError) as exc:
+        raise MalformedBodyError(
+            N_("The body is not JSON: {reason}"), reason=type(exc).__name__
+        ) from None
+
+
+def message_of(document: Any) -> dict[str, Any]:
+    if not isinstance(document, dict):
+        raise MalformedBodyError(N_("The body must be a JSON object"), reason="not an object")
+    return document
+
+
+def batch_of(document: Any) -> tuple[list[Any], dict[str, Any]]:
+    """The messages of a ``/v1/batch`` body and the body itself (its sentAt, context)."""
+    body = message_of(document)
+    items = body.get("batch")
+    if not isinstance(items, list):
+        raise MalformedBodyError(
+            N_("The body must have a list named batch"), reason="batch is not a list"
+        )
+    if len(items) > MAX_BATCH_ITEMS:
+        raise PayloadTooLargeError(
+            N_("The batch has {count} messages; at most {limit} are accepted"),
+            hint=N_("Send at most 1,000 messages and 5 MB per request; split larger batches."),
+            count=len(items),
+            limit=MAX_BATCH_ITEMS,
+        )
+    return items, body

@@ -1,0 +1,213 @@
+"""The tracking flow: authenticate, read the body within its limits, turn each message into
+an event row or a dead letter, and hand the rows to the group-commit writer.
+
+The answer (200) is sent only after the append that holds the request's events committed.
+CPU work (JSON, validation, Arrow) and database work run in worker threads, so the event loop
+keeps accepting requests, which the writer then commits together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import pyarrow as pa
+from starlette.requests import Request
+
+from siyu.collect import body as bodies
+from siyu.collect import deadletters
+from siyu.collect import service as sources
+from siyu.collect.deadletters import Refused
+from siyu.collect.errors import InvalidMessageError, MalformedBodyError
+from siyu.collect.messages import Envelope, MessageError, parse_time, to_row, with_message_id
+from siyu.collect.models import IngestResult, Rejection
+from siyu.collect.writer import GroupCommitWriter
+from siyu.core.clock import utcnow
+from siyu.core.errors import EventStoreError, SiyuError
+from siyu.core.i18n import N_
+from siyu.events import EVENTS_SCHEMA
+
+if TYPE_CHECKING:  # the app imports this module: no import of siyu.api at run time
+    from siyu.api.context import AppContext
+
+
+@dataclass
+class Prepared:
+    """A request's messages, sorted: rows to store and messages refused (by batch index)."""
+
+    table: pa.Table
+    ids: list[str]
+    refused: list[tuple[int, Refused]] = field(default_factory=list)
+    repeated: int = 0  # messageIds repeated inside the request (the first one is kept)
+
+
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
+
+
+def prepare(items: list[Any], envelope: Envelope, *, forced_type: str | None) -> Prepared:
+    """Rows for the valid messages of ``items``; the others refused with field and reason."""
+    rows: list[dict[str, Any]] = []
+    positions: list[int] = []
+    refused: list[tuple[int, Refused]] = []
+    seen: set[str] = set()
+    repeated = 0
+    for index, item in enumerate(items):
+        try:
+            row = to_row(item, envelope, forced_type=forced_type)
+        except MessageError as problem:
+            refused.append((index, Refused(item, problem.field or "message", problem.reason)))
+            continue
+        if row["event_id"] in seen:
+            repeated += 1
+            continue
+        seen.add(row["event_id"])
+        rows.append(row)
+        positions.append(index)
+    try:
+        table = _table(rows)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        # Some value Arrow cannot hold slipped through: find it row by row.
+        kept = []
+        for row, index in zip(rows, positions, strict=True):
+            try:
+                _table([row])
+            except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+                reason = f"cannot be stored: {exc}"
+                refused.append((index, Refused(items[index], "message", reason)))
+            else:
+                kept.append(row)
+        rows = kept
+        table = _table(rows)
+    refused.sort(key=lambda pair: pair[0])
+    ids = [row["event_id"] for row in rows]
+    return Prepared(table=table, ids=ids, refused=refused, repeated=repeated)
+
+
+def _for_dead_letter(item: Any, *, kind: str | None, batch: dict[str, Any] | None) -> Any:
+    """The message as sent, plus what it inherited (type, the batch's sentAt and context),
+    so a replay reads it the same way."""
+    if not isinstance(item, dict):
+        return item
+    letter = dict(item)
+    if kind is not None:
+        letter.setdefault("type", kind)
+    if batch is not None:
+        for key in ("sentAt", "context"):
+            if batch.get(key) is not None:
+                letter.setdefault(key, batch[key])
+    return letter
+
+
+def _authenticate(context: AppContext, authorization: str | None) -> tuple[str, str]:
+    with context.database.unit_of_work() as db_session:
+        source = sources.authenticate(db_session=db_session, authorization=authorization)
+        return source.id, source.user_id_type
+
+
+def _record(
+    context: AppContext, source_id: str, received_at: datetime, refused: list[Refused]
+) -> None:
+    with context.database.unit_of_work() as db_session:
+        deadletters.record(
+            db_session=db_session, source_id=source_id, received_at=received_at, refused=refused
+        )
+
+
+def _sort(
+    context: AppContext, data: bytes, envelope: Envelope, kind: str | None
+) -> tuple[Prepared, list[Any]]:
+    """Decode the body and sort its messages; dead-letter what is refused."""
+    try:
+        document = bodies.parse_json(data)
+        if kind is None:
+            items, batch = bodies.batch_of(document)
+            sent_at = parse_time(batch.get("sentAt"), "sentAt")
+            batch_context = batch.get("context")
+            if batch_context is not None and not isinstance(batch_context, dict):
+                raise MessageError("context", "must be an object")
+            envelope = Envelope(
+                user_id_type=envelope.user_id_type,
+                source_id=envelope.source_id,
+                received_at=envelope.received_at,
+                sent_at=sent_at,
+                context=batch_context,
+            )
+        else:
+            items, batch = [with_message_id(bodies.message_of(document))], None
+    except MessageError as problem:
+        error = MalformedBodyError(
+            N_("The batch's {field} {reason}"), field=problem.field, reason=problem.reason
+        )
+        _record(context, envelope.source_id, envelope.received_at, [_body_refused(data, error)])
+        raise error from None
+    except SiyuError as error:
+        _record(context, envelope.source_id, envelope.received_at, [_body_refused(data, error)])
+        raise
+    prepared = prepare(items, envelope, forced_type=kind)
+    if prepared.refused:
+        letters = [
+            Refused(_for_dead_letter(item.payload, kind=kind, batch=batch), item.field, item.reason)
+            for _, item in prepared.refused
+        ]
+        _record(context, envelope.source_id, envelope.received_at, letters)
+    return prepared, items
+
+
+def _body_refused(data: bytes, error: SiyuError) -> Refused:
+    return Refused(
+        data[: deadletters.MAX_PAYLOAD_CHARS + 1].decode("utf-8", "replace"),
+        "body",
+        error.render("en"),
+    )
+
+
+def _writer(request: Request, context: AppContext) -> GroupCommitWriter:
+    writer: GroupCommitWriter | None = getattr(request.app.state, "collect_writer", None)
+    if writer is None:
+        raise context.events_error or EventStoreError(
+            N_("The event store is not open"), path=context.settings.resolved_events_url
+        )
+    return writer
+
+
+async def ingest_http(request: Request, *, context: AppContext, kind: str | None) -> IngestResult:
+    """Handle one tracking request: ``kind`` is the endpoint's message type, None for a batch."""
+    writer = _writer(request, context)
+    received_at = utcnow()
+    headers = request.headers
+    source_id, user_id_type = await anyio.to_thread.run_sync(
+        _authenticate, context, headers.get("authorization")
+    )
+    envelope = Envelope(user_id_type=user_id_type, source_id=source_id, received_at=received_at)
+    try:
+        raw = await bodies.read_limited(
+            request.stream(), content_length=headers.get("content-length")
+        )
+        data = bodies.decompress(raw, headers.get("content-encoding"))
+    except SiyuError as error:
+        refused = [Refused("", "body", error.render("en"))]
+        await anyio.to_thread.run_sync(_record, context, source_id, received_at, refused)
+        raise
+    prepared, _ = await anyio.to_thread.run_sync(_sort, context, data, envelope, kind)
+    rejected = [
+        Rejection(index=index, field=item.field, reason=item.reason)
+        for index, item in prepared.refused
+    ]
+    if kind is not None and rejected:
+        raise InvalidMessageError(
+            N_("The message was refused: {field} {reason}"),
+            hint=N_("Fix the message and send it again; it is kept among the dead letters."),
+            errors=[rejection.model_dump() for rejection in rejected],
+            field=rejected[0].field,
+            reason=rejected[0].reason,
+        )
+    inserted = duplicates = 0
+    if prepared.ids:
+        ack = await writer.submit(prepared.table, prepared.ids)
+        inserted, duplicates = ack.inserted, ack.duplicates
+    return IngestResult(
+        accepted=inserted, duplicates=duplicates + prepared.repeated, rejected=rejected
+    )

@@ -1,0 +1,1 @@
+"""OneID: identifiers observed in events resolved into people, with merge history and unmerge."""
