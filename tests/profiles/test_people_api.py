@@ -54,9 +54,7 @@ def test_find_by_any_identifier_gives_one_masked_profile(brand) -> None:
     with TestClient(create_app(settings)) as client:
         by_phone = client.get(
             "/v1/people",
-            params={
-                "identifier": "phone:{}-{}-{}".format(phone[:3], phone[3:7], phone[7:])
-            },
+            params={"identifier": f"phone:{phone[:3]}-{phone[3:7]}-{phone[7:]}"},
         )
         assert by_phone.status_code == 200, by_phone.text
         profile = by_phone.json()
