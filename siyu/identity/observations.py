@@ -85,13 +85,36 @@ def sightings(events: ir.Table) -> ir.Table:
     return union.mutate(key=union.kind + ":" + normal, valid=normal.notnull())
 
 
-def identity_tables(events: ir.Table) -> dict[str, Any]:
-    """Nodes, links, raw spellings and the count of invalid values, as Arrow tables."""
+def _masked(kind: ir.StringValue, key: ir.StringValue) -> ir.StringValue:
+    """The Ibis twin of :func:`siyu.identity.rules.mask`."""
+    value = key.substr(kind.length() + 1)
+    local = ibis.cases(
+        (value.startswith("+86"), value.substr(3)), else_=value.re_replace(r"^\++", "")
+    )
+    at = value.find("@")
+    phone = ibis.cases(
+        (local.length() >= 7, local.substr(0, 3) + "****" + local.right(4)), else_="****"
+    )
+    email = value.substr(0, 1) + "***@" + value.substr(at + 1)
+    other = ibis.cases(
+        (value.length() <= 8, value.substr(0, 2) + "****"),
+        else_=value.substr(0, 4) + "****" + value.right(4),
+    )
+    return ibis.cases((kind == "phone", phone), (kind == "email", email), else_=other)
+
+
+def identity_tables(events: ir.Table, hash_prefix: str = "") -> dict[str, Any]:
+    """Nodes (with their blind index and masked form), links, raw spellings and the count of
+    invalid values, as Arrow tables."""
     seen = sightings(events).cache()
     try:
         valid = seen.filter(seen.valid)
         nodes = valid.group_by([valid.kind, valid.key]).aggregate(
             first_seen=valid.ts.min(), last_seen=valid.ts.max()
+        )
+        nodes = nodes.mutate(
+            key_hash=(ibis.literal(hash_prefix) + nodes.key).hexdigest("sha256"),
+            masked=_masked(nodes.kind, nodes.key),
         )
         per_group = valid.select("grp", "key").distinct()
         hub = per_group.group_by("grp").aggregate(hub=per_group.key.min())

@@ -11,7 +11,7 @@ resolution joins.
 from __future__ import annotations
 
 import hashlib
-import hmac
+import secrets
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +20,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
@@ -31,15 +31,19 @@ from siyu.events import EventStore
 from siyu.identity import graph
 from siyu.identity.models import Identifier, MergeLog, Person, ResolveSummary
 from siyu.identity.observations import identity_tables
-from siyu.identity.rules import DEVICE_TYPES, IdentityRules, mask, normalize, priority
+from siyu.identity.rules import DEVICE_TYPES, IdentityRules, normalize, priority
+from siyu.store.bulk import bulk_insert
 
 IDENTITY_MAP_TABLE = "identity_map"
 _SPLIT_FAMILY_BASE = 1_000_000
 
 
 def key_hash(hash_key: bytes, key: str) -> str:
-    """The blind index of a normalised identifier key (``phone:+8613800138000``)."""
-    return hmac.new(hash_key, key.encode(), hashlib.sha256).hexdigest()
+    """The blind index of a normalised identifier key (``phone:+8613800138000``): SHA-256 of
+    the secret-derived prefix and the key. The same is computed in the engine for millions of
+    keys at once (:func:`siyu.identity.observations.identity_tables`); equality lookups are
+    all it serves."""
+    return hashlib.sha256((hash_key.hex() + key).encode()).hexdigest()
 
 
 def derive_hash_key(secret: str) -> bytes:
@@ -54,12 +58,12 @@ def resolve(
 ) -> ResolveSummary:
     started = time.perf_counter()
     rules = rules or IdentityRules()
-    tables = identity_tables(events.table())
+    tables = identity_tables(events.table(), hash_prefix=hash_key.hex())
     nodes = tables["nodes"].to_pandas()
     links = tables["links"].to_pandas()
     keys = pd.Index(nodes["key"])
     kinds = nodes["kind"].to_numpy()
-    hashes = np.array([key_hash(hash_key, k) for k in keys], dtype=object)
+    hashes = nodes["key_hash"].to_numpy()
     a = keys.get_indexer(links["a"]).astype(np.int64)
     b = keys.get_indexer(links["b"]).astype(np.int64)
 
@@ -171,18 +175,31 @@ def _assign_people(
         for merged in absorbed:
             _merge(db_session, survivor, merged, frame, hashes, kinds, number)
             merges += 1
-    new_people = 0
-    rows = []
-    for comp_id in np.unique(comp):
-        if int(comp_id) not in person_of_comp:
-            person_id = new_id("p")
-            person_of_comp[int(comp_id)] = person_id
-            rows.append({"id": person_id, "created_at": utcnow(), "merged_into": None})
-            new_people += 1
-    if rows:
-        db_session.execute(insert(Person), rows)
-    person_of_node = np.array([person_of_comp[int(c)] for c in comp], dtype=object)
-    return person_of_node, new_people, merges
+    person_by_comp = np.empty(int(comp.max()) + 1 if len(comp) else 0, dtype=object)
+    for number, person_id in person_of_comp.items():
+        person_by_comp[number] = person_id
+    fresh = np.flatnonzero(pd.isna(person_by_comp))
+    person_by_comp[fresh] = new_person_ids(len(fresh))
+    now = utcnow()
+    bulk_insert(
+        db_session,
+        Person.__tablename__,
+        pa.table(
+            {
+                "id": pa.array(person_by_comp[fresh].tolist(), pa.string()),
+                "created_at": pa.array([now] * len(fresh), pa.timestamp("us", tz="UTC")),
+            }
+        ),
+    )
+    return person_by_comp[comp], len(fresh), merges
+
+
+def new_person_ids(count: int) -> np.ndarray:
+    """``count`` new OneIDs: ``p_`` + the time (as in :func:`siyu.core.ids.new_id`) + 64
+    random bits, made in one vectorised step."""
+    stamp = new_id("p")[:12]
+    random = np.frombuffer(secrets.token_bytes(8 * count), dtype=np.uint64)
+    return np.char.add(stamp, np.char.mod("%016x", random)).astype(object)
 
 
 def _canonical_people(db_session: Session) -> dict[str, str]:
@@ -233,33 +250,32 @@ def _store_identifiers(
     hashes: np.ndarray,
     person_of_node: np.ndarray,
 ) -> None:
+    """Insert new identifiers in bulk; move the few whose person changed."""
     existing = dict(db_session.execute(select(Identifier.key_hash, Identifier.person_id)).all())
-    inserts, moves = [], []
-    first, last = nodes["first_seen"].tolist(), nodes["last_seen"].tolist()
-    for i, key in enumerate(nodes["key"]):
-        h, person = hashes[i], person_of_node[i]
-        if h not in existing:
-            kind = str(kinds[i])
-            inserts.append(
-                {
-                    "type": kind,
-                    "key_hash": h,
-                    "masked": mask(kind, key.split(":", 1)[1]),
-                    "person_id": person,
-                    "first_seen": first[i],
-                    "last_seen": last[i],
-                }
+    known = np.array([h in existing for h in hashes], dtype=bool)
+    new = np.flatnonzero(~known)
+    bulk_insert(
+        db_session,
+        Identifier.__tablename__,
+        pa.table(
+            {
+                "type": pa.array(kinds[new].tolist(), pa.string()),
+                "key_hash": pa.array(hashes[new].tolist(), pa.string()),
+                "masked": pa.array(nodes["masked"].to_numpy()[new].tolist(), pa.string()),
+                "person_id": pa.array(person_of_node[new].tolist(), pa.string()),
+                "first_seen": pa.array(nodes["first_seen"].iloc[new], pa.timestamp("us", "UTC")),
+                "last_seen": pa.array(nodes["last_seen"].iloc[new], pa.timestamp("us", "UTC")),
+            }
+        ),
+    )
+    last = nodes["last_seen"].tolist()
+    for i in np.flatnonzero(known):
+        if existing[hashes[i]] != person_of_node[i]:
+            db_session.execute(
+                update(Identifier)
+                .where(Identifier.key_hash == hashes[i])
+                .values(person_id=person_of_node[i], last_seen=last[i])
             )
-        elif existing[h] != person:
-            moves.append({"h": h, "p": person, "l": last[i]})
-    for start in range(0, len(inserts), 20_000):
-        db_session.execute(insert(Identifier), inserts[start : start + 20_000])
-    for move in moves:
-        db_session.execute(
-            update(Identifier)
-            .where(Identifier.key_hash == move["h"])
-            .values(person_id=move["p"], last_seen=move["l"])
-        )
     db_session.flush()
 
 
