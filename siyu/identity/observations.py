@@ -68,6 +68,20 @@ def sightings(events: ir.Table) -> ir.Table:
             ts=anonymous.ts,
         )
     )
+    # Segment's alias: ``previousId`` is the id the person had before (usually their anonymous
+    # id, or an earlier user id sent as TYPE:VALUE); it links to the alias call's user_id.
+    alias = events.filter((events.name == "alias") & events.properties.notnull())
+    previous = alias.properties["previous_id"].str
+    typed = previous.find(":") > 0
+    parts.append(
+        alias.filter(previous.notnull()).select(
+            grp=alias.event_id,
+            kind=ibis.cases((typed, previous.substr(0, previous.find(":"))), else_="anonymous_id"),
+            value=ibis.cases((typed, previous.substr(previous.find(":") + 1)), else_=previous),
+            raw_key=NULL_TEXT,
+            ts=alias.ts,
+        )
+    )
     linked = events.filter(events.identifiers.notnull())
     for kind in KNOWN_TYPES:
         value = linked.identifiers[kind].str

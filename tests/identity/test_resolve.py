@@ -46,6 +46,7 @@ def event(
         "user_id": user_id,
         "anonymous_id": anonymous_id,
         "identifiers": json.dumps(identifiers) if identifiers else None,
+        "properties": None,
     }
 
 
@@ -158,6 +159,20 @@ def test_identifiers_are_stored_masked_and_hashed(database: Database, events: Ev
     assert rows["phone"].masked == "139****5678"
     assert rows["email"].masked == "a***@b.cn"
     assert all("13912345678" not in (i.key_hash + i.masked) for i in rows.values())
+
+
+def test_alias_links_the_previous_id(database: Database, events: EventStore) -> None:
+    page = event("page_view", anonymous_id="anon-7")
+    alias = event("alias", user_id="member_no:M700")
+    alias["properties"] = json.dumps({"previous_id": "anon-7"})
+    typed = event("alias", user_id="member_no:M700")
+    typed["properties"] = json.dumps({"previous_id": "openid:oOld"})
+    append(events, page, alias, typed, event("page_view", user_id="openid:oOld"))
+    resolve(database, events)
+    member = person_of(database, "member_no", "M700")
+    assert member is not None
+    assert person_of(database, "anonymous_id", "anon-7") == member
+    assert person_of(database, "openid", "oOld") == member
 
 
 def test_shared_devices_do_not_fuse_strangers(database: Database, events: EventStore) -> None:
