@@ -231,7 +231,12 @@ class DemoData:
                 ),
                 "wecom_external_userid": present("wecom", people.wecom_id),
                 "email": present("email", people.email),
-                "device_id": present("web", people.device),
+                # Anyone who browses the web shop (everyone without the mini-program does).
+                "device_id": pc.if_else(
+                    pa.array(people.has_web | ~people.has_mp),
+                    people.device,
+                    pa.nulls(len(people), pa.string()),
+                ),
                 "kiosk_id": pc.if_else(
                     pa.array((people.kiosk >= 0) & np.isfinite(opened["pos"])),
                     join("KIOSK-ST", digits(np.maximum(people.kiosk, 0), 3)),
