@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import httpx
 import numpy as np
+import psutil
 import pyarrow as pa
 
 from bench.harness import Result, Scale, Stopwatch, Target, per_second, progress, record
@@ -157,10 +158,16 @@ def _http_run(directory: Path, duration: float) -> dict[str, Any]:
     for thread in threads:
         thread.start()
     stop_at[0] = time.perf_counter() + duration + 0.0
+    serving = psutil.Process(server.pid)
+    server_cpu = _cpu_seconds(serving.cpu_times())
+    client_cpu = _cpu_seconds(psutil.Process().cpu_times())
     with Stopwatch() as watch:
         start.wait()
         for thread in threads:
             thread.join()
+    # Client and server share the machine's cores: say how much CPU each side used.
+    server_cpu = _cpu_seconds(serving.cpu_times()) - server_cpu
+    client_cpu = _cpu_seconds(psutil.Process().cpu_times()) - client_cpu
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=120)
     with open_event_store(settings.resolved_events_url, read_only=True) as events:
@@ -177,7 +184,15 @@ def _http_run(directory: Path, duration: float) -> dict[str, Any]:
         "events_per_s": per_second(total, watch.seconds),
         "p50_ms": float(np.percentile(all_latencies, 50) * 1000),
         "p99_ms": float(np.percentile(all_latencies, 99) * 1000),
+        "server_cpu_s": server_cpu,
+        "client_cpu_s": client_cpu,
+        "server_cpu_us_per_event": server_cpu / total * 1e6 if total else None,
+        "client_cpu_us_per_event": client_cpu / total * 1e6 if total else None,
     }
+
+
+def _cpu_seconds(times: Any) -> float:
+    return float(times.user + times.system)
 
 
 def _raw_run(directory: Path, events: int) -> dict[str, Any]:
@@ -227,6 +242,8 @@ def run(scale: Scale) -> Result:
         "acknowledged": http["acknowledged"],
         "in_store": http["in_store"],
         "lost": http["lost"],
+        "server_cpu_us_per_event": http["server_cpu_us_per_event"],
+        "client_cpu_us_per_event": http["client_cpu_us_per_event"],
         "http": http,
         "raw": raw,
         "pyarrow": pa.__version__,
