@@ -46,7 +46,39 @@ def text(values: Column, *, trim: bool = True) -> pa.Array:
         values = values.cast(pa.string())
     if trim:
         values = pc.utf8_trim_whitespace(values)
-    return array(pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values))
+    return blank_as_null(array(values))
+
+
+def blank_as_null(values: pa.Array) -> pa.Array:
+    """Empty strings as null; the column itself when it has none (the usual case)."""
+    # Byte lengths come from the offsets alone; comparing the strings with "" is ~100x slower.
+    lengths = pc.binary_length(values)
+    shortest = pc.min(lengths).as_py()
+    if shortest is None or shortest > 0:
+        return values
+    return array(pc.if_else(pc.equal(lengths, 0), pa.scalar(None, values.type), values))
+
+
+def is_text(values: Column) -> bool:
+    kind = values.type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def present(values: Column) -> pa.Array:
+    """Rows holding a value: not null and, for text, not blank once trimmed. Typed columns
+    (timestamps, numbers) need no conversion to tell."""
+    if is_text(values):
+        return array(pc.is_valid(text(values)))
+    return array(pc.is_valid(array(values)))
+
+
+def longer_than(values: pa.Array, limit: int) -> pa.Array | None:
+    """Rows of more than ``limit`` characters; None when no row can be (no byte count
+    exceeds the limit, and a character is at least one byte), which skips the UTF-8 pass."""
+    longest = pc.max(pc.binary_length(values)).as_py()
+    if longest is None or longest <= limit:
+        return None
+    return array(pc.greater(pc.utf8_length(values), limit))
 
 
 def bad(mask: Column) -> pa.Array:
@@ -106,6 +138,8 @@ def amount(values: Column) -> Amounts:
     (19.99, not 19.989999…)."""
     values = array(values)
     kind = values.type
+    if kind == MONEY:  # already exact cents, always below 10^16: nothing to round or refuse
+        return _amounts(values, present(values), pa.repeat(False, len(values)))
     if pa.types.is_decimal(kind):
         wide = values.cast(_WIDE, safe=False)
     else:
@@ -115,12 +149,12 @@ def amount(values: Column) -> Amounts:
     within = pc.less(pc.abs(wide), pa.scalar(_LIMIT, _WIDE))
     kept = pc.if_else(within, wide, pa.scalar(None, _WIDE))
     rounded = pc.round(kept, 2, round_mode="half_up").cast(MONEY, safe=False)
-    return _amounts(rounded, pc.is_valid(text(values)), pc.invert(pc.fill_null(within, False)))
+    return _amounts(rounded, present(values), pc.invert(pc.fill_null(within, False)))
 
 
-def _amounts(values: pa.Array, present: Column, refused: Column) -> Amounts:
+def _amounts(values: pa.Array, given: Column, refused: Column) -> Amounts:
     negative = bad(pc.less(values, pa.scalar(0, MONEY)))
-    invalid = bad(pc.and_(present, refused))
+    invalid = bad(pc.and_(given, refused))
     kept = pc.if_else(negative, pa.scalar(None, MONEY), values)
     return Amounts(array(kept), invalid, negative)
 
@@ -189,6 +223,14 @@ def json_object(columns: dict[str, Column], rows: int) -> pa.Array:
 # -- DuckDB helpers --------------------------------------------------------------------------
 
 
+# TRY(json_type(…)) is null for text that is not JSON: one parse tells both cases.
+_NOT_OBJECTS = "SELECT v IS NOT NULL AND NOT coalesce(TRY(json_type(v)) = 'OBJECT', false) FROM __v"
+_COUNT_NOT_OBJECTS = (
+    "SELECT count(*) FILTER (WHERE v IS NOT NULL "
+    "AND NOT coalesce(TRY(json_type(v)) = 'OBJECT', false)) FROM __v"
+)
+
+
 class Engine:
     """An in-memory DuckDB of one import: time-zone-aware timestamp parsing in the brand's
     zone (SIYU_TIMEZONE), JSON validity checks and SHA-256, column at a time."""
@@ -237,14 +279,19 @@ class Engine:
             )
         return array(parsed.cast(TIMESTAMP))
 
-    def json_objects_invalid(self, values: pa.Array) -> pa.Array:
-        """Rows whose text is not a JSON object."""
-        checked = self._one(
-            "SELECT v IS NOT NULL AND NOT (CASE WHEN json_valid(v) "
-            "THEN json_type(v) = 'OBJECT' ELSE false END) FROM __v",
-            values,
-        )
-        return nulls_as_false(checked)
+    def json_objects_invalid(self, values: pa.Array) -> pa.Array | None:
+        """Rows whose text is not a JSON object; None when every row is one (or null).
+
+        One pass counts the bad rows; only a batch that has some pays for the mask."""
+        self._con.register("__v", pa.table({"v": values}))
+        try:
+            row = self._con.execute(_COUNT_NOT_OBJECTS).fetchone()
+            if not row or not row[0]:
+                return None
+            result = self._con.execute(_NOT_OBJECTS).arrow().read_all()
+        finally:
+            self._con.unregister("__v")
+        return nulls_as_false(result.column(0))
 
     def sha256(self, values: pa.Array) -> pa.Array:
         return self._one("SELECT sha256(v) FROM __v", values)

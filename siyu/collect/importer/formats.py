@@ -105,30 +105,45 @@ class Batch:
 
 
 def read_batches(
-    path: Path, fmt: ImportFormat, *, batch_size: int, encoding: str = "utf-8"
+    path: Path,
+    fmt: ImportFormat,
+    *,
+    batch_size: int,
+    encoding: str = "utf-8",
+    start: int = 0,
 ) -> Iterator[Batch]:
-    """The file as batches of ``batch_size`` records (the last may be smaller)."""
+    """The file as batches of ``batch_size`` records (the last may be smaller), from batch
+    index ``start`` on (a resumed import). Parquet starts at the row group holding that
+    batch, found in the file's metadata; CSV and JSON Lines are read up to it and discarded
+    (their records have no index)."""
     rejects = ParserRejects()
     tables: Iterator[pa.Table]
+    index = 0
     if fmt is ImportFormat.csv:
         tables = _numbered(_rechunk(_csv_tables(path, encoding, rejects), batch_size))
     elif fmt is ImportFormat.jsonl:
         tables = _jsonl_tables(path, batch_size, encoding, rejects)
     else:
-        tables = _numbered(_rechunk(_parquet_tables(path, batch_size), batch_size))
-    index = 0
+        tables = _numbered(
+            _rechunk(_parquet_tables(path, batch_size, skip=start * batch_size), batch_size),
+            first=start * batch_size,
+        )
+        index = start
     for table in tables:
-        yield Batch(index, table, rejects.take())
+        taken = rejects.take()
+        if index >= start:
+            yield Batch(index, table, taken)
         index += 1
     leftover = rejects.take()
-    if leftover:
+    if leftover and index >= start:
         yield Batch(index, pa.table({ROW: pa.array([], pa.int64())}), leftover)
 
 
-def _numbered(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    row = 0
+def _numbered(tables: Iterator[pa.Table], first: int = 0) -> Iterator[pa.Table]:
+    """Add the record numbers (``first`` records came before the first table)."""
+    row = first
     for table in tables:
-        yield table.append_column(ROW, pa.array(range(row + 1, row + 1 + table.num_rows)))
+        yield table.append_column(ROW, pa.arange(row + 1, row + 1 + table.num_rows))
         row += table.num_rows
 
 
@@ -350,7 +365,9 @@ def _flatten(table: pa.Table) -> pa.Table:
 # -- Parquet --------------------------------------------------------------------------------
 
 
-def _parquet_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
+def _parquet_tables(path: Path, batch_size: int, *, skip: int = 0) -> Iterator[pa.Table]:
+    """The file's rows after the first ``skip``: whole row groups before them are never
+    read (their sizes are in the footer), the rest of the first one is sliced off."""
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -360,5 +377,24 @@ def _parquet_tables(path: Path, batch_size: int) -> Iterator[pa.Table]:
             reason=str(exc).strip().splitlines()[0],
         ) from None
     with parquet:
-        for batch in parquet.iter_batches(batch_size=batch_size):
-            yield _flatten(pa.Table.from_batches([batch]))
+        first_group, drop = _row_group_at(parquet.metadata, skip)
+        groups = range(first_group, parquet.metadata.num_row_groups)
+        if not groups:
+            return
+        for batch in parquet.iter_batches(batch_size=batch_size, row_groups=groups):
+            if drop >= batch.num_rows:
+                drop -= batch.num_rows
+                continue
+            yield _flatten(pa.Table.from_batches([batch.slice(drop)]))
+            drop = 0
+
+
+def _row_group_at(metadata: pq.FileMetaData, row: int) -> tuple[int, int]:
+    """The row group holding the 0-based ``row``, and how many of its rows come before it."""
+    start = 0
+    for group in range(metadata.num_row_groups):
+        rows = metadata.row_group(group).num_rows
+        if row < start + rows:
+            return group, row - start
+        start += rows
+    return metadata.num_row_groups, 0

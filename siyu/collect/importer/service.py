@@ -291,22 +291,19 @@ class _Run:
             fmt,
             batch_size=self.request.batch_size,
             encoding=self.request.encoding,
+            start=self.job.batches_done,
         )
-        skip = self.job.batches_done
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siyu-import") as writer:
             flight: _InFlight | None = None
             try:
                 for batch in batches:
-                    if batch.index < skip:
-                        continue
                     converted = self.convert(batch)
                     if flight is not None:
                         self.checkpoint(flight)
                         if on_progress is not None:
                             on_progress(self.job.rows_read, total)
-                    flight = _InFlight(
-                        batch, converted, writer.submit(self.events.append, converted.events)
-                    )
+                    appending = writer.submit(self.events.append, converted.events)
+                    flight = _InFlight(batch, converted, appending)
                 if flight is not None:
                     self.checkpoint(flight)
                     flight = None

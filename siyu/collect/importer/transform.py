@@ -53,6 +53,9 @@ _ID_PATTERNS = {
 }
 _TEXT_FIELDS = ("source", "scene", "utm_source", "utm_medium", "utm_campaign", "sku", "category")
 _HASHED = [field.name for field in EVENTS_SCHEMA if field.name not in ("event_id", "received_at")]
+# What a batch hands the store: every column; received_at is left null, for the store to
+# stamp with the append time in one vectorised fill.
+_OUTPUT = pa.schema([field.with_nullable(True) for field in EVENTS_SCHEMA])
 REJECT_SCHEMA = pa.schema(
     [("row", pa.int64()), ("column", pa.string()), ("reason", pa.string()), ("value", pa.string())]
 )
@@ -70,7 +73,7 @@ class Options:
 
 @dataclass(frozen=True)
 class Converted:
-    events: pa.Table  # EVENTS_SCHEMA without received_at (the store stamps it)
+    events: pa.Table  # EVENTS_SCHEMA, received_at null (the store stamps it)
     rejects: pa.Table  # REJECT_SCHEMA, one line per problem
     rows: int
     rejected_rows: int
@@ -83,34 +86,46 @@ class _Batch:
         self.table = table
         self.mapping = mapping
         self.rows = table.num_rows
-        self.refused = pa.array([False] * self.rows)
+        self.refused: pa.Array | None = None  # None until a row is refused
         self.problems: list[pa.Table] = []
+        self._arrays: dict[str, pa.Array] = {}
+
+    def column(self, name: str) -> pa.Array:
+        """A file column as one contiguous array (combined once, however often it is used)."""
+        if name not in self._arrays:
+            self._arrays[name] = cv.array(self.table.column(name))
+        return self._arrays[name]
 
     def source(self, target: str) -> pa.Array | None:
         name = self.mapping.get(target)
         if name is None or name not in self.table.column_names:
             return None
-        return cv.array(self.table.column(name))
+        return self.column(name)
 
     def text(self, target: str, *, limit: int = MAX_TEXT, trim: bool = True) -> pa.Array:
         values = self.source(target)
         if values is None:
             return pa.nulls(self.rows, pa.string())
         converted = cv.text(values, trim=trim)
-        self.check(target, "value_too_long", pc.greater(pc.utf8_length(converted), limit))
+        self.check(target, "value_too_long", cv.longer_than(converted, limit))
         return converted
 
-    def check(self, target: str, reason: str, mask: cv.Column, column: str | None = None) -> None:
+    def check(
+        self, target: str, reason: str, mask: cv.Column | None, column: str | None = None
+    ) -> None:
+        """Refuse the rows ``mask`` flags (None: no row), one report line each."""
+        if mask is None:
+            return
         flags = cv.bad(mask)
         if not pc.any(flags).as_py():
             return
-        self.refused = cv.array(pc.or_(self.refused, flags))
+        self.refused = flags if self.refused is None else cv.array(pc.or_(self.refused, flags))
         where = pc.indices_nonzero(flags)
         raw = self.source(target)
-        if raw is None and column in self.table.column_names:
-            raw = cv.array(self.table.column(column))
+        if raw is None and column is not None and column in self.table.column_names:
+            raw = self.column(column)
         shown = (
-            pc.utf8_slice_codeunits(cv.text(raw, trim=False).take(where), 0, REPORT_VALUE_CHARS)
+            pc.utf8_slice_codeunits(cv.text(raw.take(where), trim=False), 0, REPORT_VALUE_CHARS)
             if raw is not None
             else pa.nulls(len(where), pa.string())
         )
@@ -118,9 +133,9 @@ class _Batch:
         self.problems.append(
             pa.table(
                 [
-                    cv.array(self.table.column(ROW)).take(where),
-                    pa.array([name] * len(where), pa.string()),
-                    pa.array([reason] * len(where), pa.string()),
+                    self.column(ROW).take(where),
+                    pa.repeat(pa.scalar(name, pa.string()), len(where)),
+                    pa.repeat(pa.scalar(reason, pa.string()), len(where)),
                     shown,
                 ],
                 schema=REJECT_SCHEMA,
@@ -130,13 +145,23 @@ class _Batch:
     def required(self, target: str, values: pa.Array) -> None:
         self.check(target, "missing_value", pc.is_null(values))
 
+    def required_source(self, target: str) -> None:
+        """Refuse rows whose ``target`` column is empty (all, if nothing feeds it). A typed
+        column (timestamps, decimals) is checked for nulls without being spelled as text."""
+        raw = self.source(target)
+        if raw is None or cv.is_text(raw):
+            self.required(target, self.text(target))
+        else:
+            self.check(target, "missing_value", pc.is_null(raw))
+
     def timestamps(self, target: str, engine: cv.Engine, now: datetime) -> pa.Array:
         raw = self.source(target)
         if raw is None:
             return pa.nulls(self.rows, TIMESTAMP)
         parsed = engine.timestamps(raw)
-        given = pc.is_valid(cv.text(raw))
-        self.check(target, "invalid_timestamp", pc.and_(given, pc.is_null(parsed)))
+        if parsed.null_count:
+            given = cv.present(raw)
+            self.check(target, "invalid_timestamp", pc.and_(given, pc.is_null(parsed)))
         self.check(target, "timestamp_out_of_range", cv.out_of_range(parsed, now))
         return parsed
 
@@ -167,33 +192,39 @@ class _Batch:
         for name in self.table.column_names:
             if name in used:
                 continue
-            values = cv.array(self.table.column(name))
-            if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-                too_long = pc.greater(pc.utf8_length(values), MAX_TEXT)
-                self.check(name, "value_too_long", too_long, column=name)
+            values = self.column(name)
+            if cv.is_text(values):
+                self.check(name, "value_too_long", cv.longer_than(values, MAX_TEXT), column=name)
             found[name] = values
         return found
 
     def json_column(self, target: str, engine: cv.Engine) -> pa.Array:
+        """The column's text, each row checked to be a JSON object (one parse per row)."""
         values = self.text(target, limit=MAX_JSON_BYTES, trim=False)
         self.check(target, "invalid_json", engine.json_objects_invalid(values))
         return values
 
     def finish(self, columns: dict[str, pa.Array]) -> Converted:
-        keep = pc.invert(self.refused)
-        fields = [field for field in EVENTS_SCHEMA if field.name != "received_at"]
-        arrays = [
-            columns.get(field.name, pa.nulls(self.rows, field.type)).cast(field.type)
-            for field in fields
-        ]
-        events = pa.Table.from_arrays(arrays, schema=pa.schema(fields)).filter(keep)
+        """The kept rows as an ``events`` table: columns already of the stored type are used
+        as they are, and nothing is copied unless a row was refused."""
+        arrays = [_typed(columns.get(field.name), field.type, self.rows) for field in _OUTPUT]
+        events = pa.Table.from_arrays(arrays, schema=_OUTPUT)
+        refused = 0
+        if self.refused is not None:
+            events = events.filter(pc.invert(self.refused))
+            refused = self.rows - events.num_rows
         rejects = (
             pa.concat_tables(self.problems).sort_by([("row", "ascending")])
             if self.problems
             else REJECT_SCHEMA.empty_table()
         )
-        refused = int(pc.sum(self.refused.cast(pa.int64())).as_py() or 0)
         return Converted(events=events, rejects=rejects, rows=self.rows, rejected_rows=refused)
+
+
+def _typed(values: pa.Array | None, kind: pa.DataType, rows: int) -> pa.Array:
+    if values is None:
+        return pa.nulls(rows, kind)
+    return values if values.type == kind else values.cast(kind)
 
 
 def _typed_keys(identifiers: dict[str, pa.Array], first: str, rows: int) -> pa.Array:
@@ -288,7 +319,7 @@ def convert_batch(
         columns["name"] = batch.text("name", limit=MAX_NAME)
         batch.required("name", columns["name"])
         columns["ts"] = batch.timestamps("ts", engine, now)
-        batch.required("ts", batch.text("ts"))
+        batch.required_source("ts")
         columns["user_id"] = cv.array(
             pc.coalesce(
                 batch.text("user_id", limit=MAX_ID), _typed_keys(identifiers, options.id_type, rows)
@@ -311,7 +342,7 @@ def convert_batch(
             return _content_ids(columns, rows, engine)
 
     elif options.kind is ImportKind.people:
-        columns["name"] = pa.array(["identify"] * rows, pa.string())
+        columns["name"] = pa.repeat(pa.scalar("identify"), rows)
         parsed = batch.timestamps("ts", engine, now)
         columns["ts"] = cv.array(pc.fill_null(parsed, pa.scalar(now, TIMESTAMP)))
         columns["user_id"] = _typed_keys(identifiers, options.id_type, rows)
@@ -324,12 +355,12 @@ def convert_batch(
             return cv.array(pc.binary_join_element_wise("import:people:", digest, ""))
 
     else:
-        columns["name"] = pa.array(["order_paid"] * rows, pa.string())
+        columns["name"] = pa.repeat(pa.scalar("order_paid"), rows)
         columns["ts"] = batch.timestamps("ts", engine, now)
-        batch.required("ts", batch.text("ts"))
+        batch.required_source("ts")
         _order_columns(batch, options, columns)
         batch.required("order_id", columns["order_id"])
-        batch.required("amount", batch.text("amount"))
+        batch.required_source("amount")
         columns["user_id"] = cv.array(
             pc.coalesce(
                 batch.text("user_id", limit=MAX_ID), _typed_keys(identifiers, options.id_type, rows)

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from siyu.collect.importer import ImportKind, ImportRequest, JobStatus, list_jobs, run_import
 from siyu.collect.importer.errors import ImportJobConflictError
-from siyu.collect.importer.models import ImportJob
+from siyu.collect.importer.formats import read_batches
+from siyu.collect.importer.models import ImportFormat, ImportJob
 from siyu.events import AppendResult, EventStore, open_event_store
 from siyu.store import Database
 from tests.collect.importer.conftest import write_rows
@@ -123,3 +125,19 @@ def test_resume_without_an_unfinished_job_is_refused(
 
     with pytest.raises(ImportJobConflictError):
         run_import(database=db, events=store, request=request)
+
+
+@pytest.mark.parametrize("start", [0, 1, 4, 7, 14, 15])
+def test_parquet_resume_starts_at_the_row_group_holding_the_batch(
+    tmp_path: Path, start: int
+) -> None:
+    path = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"n": pa.arange(0, 1000)}), path, row_group_size=130)
+    whole = list(read_batches(path, ImportFormat.parquet, batch_size=70))
+
+    resumed = list(read_batches(path, ImportFormat.parquet, batch_size=70, start=start))
+
+    assert [batch.index for batch in resumed] == list(range(start, len(whole)))
+    for batch in resumed:
+        expected = whole[batch.index].table
+        assert batch.table.to_pydict() == expected.to_pydict()
