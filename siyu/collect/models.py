@@ -14,19 +14,11 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.clock import utcnow
+from siyu.events.schema import IDENTIFIER_TYPES
 from siyu.store.base import Base
 
 # Identifier types a Segment ``userId`` may be (besides ``custom:<name>``).
-USER_ID_TYPES = (
-    "member_no",
-    "unionid",
-    "openid",
-    "wecom_external_userid",
-    "phone",
-    "email",
-    "device_id",
-    "anonymous_id",
-)
+USER_ID_TYPES = IDENTIFIER_TYPES
 CUSTOM_PREFIX = "custom:"
 
 

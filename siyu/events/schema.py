@@ -70,4 +70,18 @@ CANONICAL_EVENTS = (
     "group_leave",
 )
 
+# The identifier types events carry (as the type of ``user_id`` and the keys of
+# ``identifiers``), besides custom ``custom:<name>`` types. Collection, import and identity
+# all read this one list.
+IDENTIFIER_TYPES = (
+    "member_no",
+    "unionid",
+    "openid",
+    "wecom_external_userid",
+    "phone",
+    "email",
+    "device_id",
+    "anonymous_id",
+)
+
 CHANNELS = ("wecom", "miniprogram", "app", "web", "sms", "email", "store", "crm")

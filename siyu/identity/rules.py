@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from siyu.events.schema import IDENTIFIER_TYPES
+
 # Lower is stronger: the order in which links are made when a component must be split.
 PRIORITY: dict[str, int] = {
     "member_no": 1,
@@ -23,9 +25,8 @@ PRIORITY: dict[str, int] = {
     "device_id": 8,
     "anonymous_id": 9,
 }
-KNOWN_TYPES = tuple(PRIORITY)
+KNOWN_TYPES = IDENTIFIER_TYPES
 DEVICE_TYPES = ("device_id", "anonymous_id")
-CUSTOM_PREFIX = "custom:"
 _CUSTOM_TYPE = re.compile(r"^custom:[a-z][a-z0-9_]{0,39}$")
 WHITESPACE = " \t\r\n"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

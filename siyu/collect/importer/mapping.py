@@ -13,16 +13,10 @@ import yaml
 from siyu.collect.importer.errors import ImportMappingError
 from siyu.collect.importer.models import ImportKind
 from siyu.core.i18n import N_
+from siyu.events.schema import IDENTIFIER_TYPES as EVENT_IDENTIFIER_TYPES
 
-IDENTIFIER_TYPES = (
-    "member_no",
-    "unionid",
-    "openid",
-    "wecom_external_userid",
-    "phone",
-    "email",
-    "device_id",
-)
+# Identifier columns a file may have (a device id in a file is a device_id, never anonymous).
+IDENTIFIER_TYPES = tuple(kind for kind in EVENT_IDENTIFIER_TYPES if kind != "anonymous_id")
 
 _TEXT_TARGETS = (
     "event_id",

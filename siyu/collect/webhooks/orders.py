@@ -31,6 +31,7 @@ from siyu.core.i18n import N_
 
 SIGNATURE_HEADER = "X-Siyu-Signature"
 SHOPIFY_SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
+# Identifier fields an order mapping may fill, in the order that picks the order's user_id.
 IDENTIFIER_TYPES = (
     "member_no",
     "phone",
