@@ -6,13 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from siyu import __version__
 from siyu.api import health, problems
 from siyu.api.context import AppContext
 from siyu.api.middleware import RequestContextMiddleware
+from siyu.collect.router import TRACKING_PATHS
 from siyu.collect.router import router as collect_router
 from siyu.collect.writer import running_writer
 from siyu.core.config import Settings, get_settings
@@ -20,6 +23,27 @@ from siyu.core.i18n import set_default_locale
 from siyu.core.logging import configure_logging
 from siyu.events import EventStore
 from siyu.profiles.router import router as people_router
+
+
+class TrackingCORS:
+    """CORS for the tracking endpoints only: any origin may post events (the write key, not a
+    cookie, authenticates them); the rest of the API stays same-origin."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=["*"],
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            max_age=86400,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in TRACKING_PATHS:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, events: EventStore | None = None) -> FastAPI:
@@ -56,6 +80,7 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
     problems.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(TrackingCORS)
     app.include_router(health.router)
     app.include_router(collect_router)
     from siyu.collect.webhooks.router import router as webhooks_router

@@ -112,6 +112,21 @@ def parse_json_strict(data: bytes) -> tuple[Any, bool]:
     return parse_json(data), False
 
 
+def take_write_key(data: bytes) -> tuple[str | None, bytes]:
+    """The ``writeKey`` a body carries, for clients that cannot set a header
+    (``navigator.sendBeacon``), and the body without it, so the key is never kept among the
+    dead letters. ``(None, data)`` when the body holds no key or cannot be read."""
+    try:
+        document = parse_json(data)
+    except MalformedBodyError:
+        return None, data
+    if not isinstance(document, dict) or not isinstance(document.get("writeKey"), str):
+        return None, data
+    key = document.pop("writeKey")
+    # ASCII escapes and NaN kept as sent: the body reads back exactly as it came.
+    return key or None, json.dumps(document).encode("ascii")
+
+
 def message_of(document: Any) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise MalformedBodyError(N_("The body must be a JSON object"), reason="not an object")

@@ -144,9 +144,13 @@ def _for_dead_letter(item: Any, *, kind: str | None, batch: dict[str, Any] | Non
     return letter
 
 
-def _authenticate(context: AppContext, authorization: str | None) -> tuple[str, str]:
+def _authenticate(
+    context: AppContext, authorization: str | None, write_key: str | None
+) -> tuple[str, str]:
     with context.database.unit_of_work() as db_session:
-        source = sources.authenticate(db_session=db_session, authorization=authorization)
+        source = sources.authenticate(
+            db_session=db_session, authorization=authorization, write_key=write_key
+        )
         return source.id, source.user_id_type
 
 
@@ -216,24 +220,37 @@ def _writer(request: Request, context: AppContext) -> GroupCommitWriter:
     return writer
 
 
+async def _read_body(request: Request) -> bytes:
+    headers = request.headers
+    raw = await bodies.read_limited(request.stream(), content_length=headers.get("content-length"))
+    return bodies.decompress(raw, headers.get("content-encoding"))
+
+
 async def ingest_http(request: Request, *, context: AppContext, kind: str | None) -> IngestResult:
     """Handle one tracking request: ``kind`` is the endpoint's message type, None for a batch."""
     writer = _writer(request, context)
     received_at = utcnow()
-    headers = request.headers
+    authorization = request.headers.get("authorization")
+    data: bytes | None = None
+    body_key: str | None = None
+    if not authorization:  # the key may be in the body (sendBeacon cannot set headers)
+        try:
+            data = await _read_body(request)
+        except SiyuError:
+            pass  # no key can be read from it: 401 below
+        else:
+            body_key, data = await anyio.to_thread.run_sync(bodies.take_write_key, data)
     source_id, user_id_type = await anyio.to_thread.run_sync(
-        _authenticate, context, headers.get("authorization")
+        _authenticate, context, authorization, body_key
     )
     envelope = Envelope(user_id_type=user_id_type, source_id=source_id, received_at=received_at)
-    try:
-        raw = await bodies.read_limited(
-            request.stream(), content_length=headers.get("content-length")
-        )
-        data = bodies.decompress(raw, headers.get("content-encoding"))
-    except SiyuError as error:
-        refused = [Refused("", "body", error.render("en"))]
-        await anyio.to_thread.run_sync(_record, context, source_id, received_at, refused)
-        raise
+    if data is None:
+        try:
+            data = await _read_body(request)
+        except SiyuError as error:
+            refused = [Refused("", "body", error.render("en"))]
+            await anyio.to_thread.run_sync(_record, context, source_id, received_at, refused)
+            raise
     prepared, _ = await anyio.to_thread.run_sync(_sort, context, data, envelope, kind)
     rejected = [
         Rejection(index=index, field=item.field, reason=item.reason)

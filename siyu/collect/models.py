@@ -178,9 +178,18 @@ class Message(BaseModel):
     timestamp: str | None = None
     originalTimestamp: str | None = None  # noqa: N815
     sentAt: str | None = None  # noqa: N815
+    writeKey: str | None = Field(  # noqa: N815
+        default=None,
+        description="The write key, for single calls without an Authorization header.",
+    )
 
 
 class Batch(BaseModel):
     batch: list[Message] = Field(max_length=1000)
     sentAt: str | None = None  # noqa: N815
     context: MessageContext | None = None
+    writeKey: str | None = Field(  # noqa: N815
+        default=None,
+        description="The write key, read only when the request has no Authorization header "
+        "(navigator.sendBeacon cannot set one).",
+    )

@@ -6,10 +6,13 @@ its body schema in ``openapi_extra`` instead of declaring a parsed parameter.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from siyu.api.context import AppContext
@@ -95,3 +98,38 @@ async def screen(request: Request, context: Context) -> IngestResult:
 @_route("/batch", "Send up to 1,000 messages of any type at once", Batch)
 async def batch(request: Request, context: Context) -> IngestResult:
     return await ingest_http(request, context=context, kind=None)
+
+
+# Browsers on a brand's own domains post cross-origin: these paths answer CORS (siyu.api.app).
+TRACKING_PATHS = frozenset(
+    f"{router.prefix}/{name}" for name in ("track", "identify", "alias", "page", "screen", "batch")
+)
+SNIPPET = Path(__file__).parent / "static" / "siyu.js"
+SNIPPET_CACHE = "public, max-age=3600"
+
+
+@cache
+def _snippet() -> tuple[bytes, str]:
+    """The tracking snippet and its ETag, read once per process."""
+    data = SNIPPET.read_bytes()
+    return data, f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+
+
+@router.get(
+    "/static/siyu.js",
+    summary="The JavaScript tracking snippet for H5 pages and mini-programs",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The snippet (cached for an hour; revalidate with If-None-Match)",
+            "content": {"application/javascript": {"schema": {"type": "string"}}},
+        },
+        304: {"description": "The copy the client holds (If-None-Match) is current"},
+    },
+)
+def snippet(request: Request) -> Response:
+    data, etag = _snippet()
+    headers = {"ETag": etag, "Cache-Control": SNIPPET_CACHE}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="application/javascript", headers=headers)

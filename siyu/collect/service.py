@@ -107,9 +107,12 @@ def write_key_of(authorization: str | None) -> str | None:
     return key or None
 
 
-def authenticate(*, db_session: Session, authorization: str | None) -> Source:
-    """The active source whose write key the header carries, or :class:`WriteKeyError`."""
-    key = write_key_of(authorization)
+def authenticate(
+    *, db_session: Session, authorization: str | None, write_key: str | None = None
+) -> Source:
+    """The active source whose write key the header carries (else ``write_key``, a body's
+    ``writeKey``), or :class:`WriteKeyError`."""
+    key = write_key_of(authorization) or write_key
     if key is None:
         raise WriteKeyError(
             N_("Send the source's write key with HTTP Basic authentication"),
