@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, ClassVar
@@ -58,6 +59,23 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def has_table(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def materialize(self, name: str, expr: Any) -> int:
+        """Create or replace table ``name`` from an Ibis expression computed by the engine;
+        return its row count. For staging: readers of ``name`` may see it half-way."""
+
+    @abc.abstractmethod
+    def publish(
+        self,
+        *,
+        append: Mapping[str, Any] | None = None,
+        replace: Mapping[str, Any] | None = None,
+        drop: Sequence[str] = (),
+    ) -> dict[str, int]:
+        """In one transaction: append the rows of Ibis expressions to tables (created on
+        first use), replace tables by expressions, drop tables. Readers see all or nothing.
+        Returns the number of rows appended per table."""
 
     @abc.abstractmethod
     def count(self) -> int:

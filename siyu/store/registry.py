@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "siyu.collect.importer.models",
     "siyu.collect.models",
     "siyu.collect.webhooks.models",
+    "siyu.tags.models",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,60 @@ class DuckDBEventStore(EventStore):
                 raise self._error(exc) from None
             finally:
                 cursor.close()
+
+    def materialize(self, name: str, expr: Any) -> int:
+        check_table_name(name)
+        if name == "events":
+            raise EventStoreError(N_("The events table is append-only"), path=self.path)
+        with self._write_lock:
+            try:
+                self._reader().create_table(name, obj=expr, overwrite=True)
+                with self._con.cursor() as cursor:
+                    row = cursor.execute(f'SELECT count(*) FROM "{name}"').fetchone()  # noqa: S608
+            except duckdb.Error as exc:
+                raise self._error(exc) from None
+        return int(row[0]) if row else 0
+
+    def publish(
+        self,
+        *,
+        append: Mapping[str, Any] | None = None,
+        replace: Mapping[str, Any] | None = None,
+        drop: Sequence[str] = (),
+    ) -> dict[str, int]:
+        append, replace = dict(append or {}), dict(replace or {})
+        for name in [*append, *replace, *drop]:
+            check_table_name(name)
+            if name == "events":
+                raise EventStoreError(N_("The events table is append-only"), path=self.path)
+        # Compile first, so a bad expression fails before the transaction starts. Names
+        # passed check_table_name ([a-z][a-z0-9_]*), so quoting them is safe.
+        appends = {n: self._reader().compile(e) for n, e in append.items()}
+        replaces = {n: self._reader().compile(e) for n, e in replace.items()}
+        counts: dict[str, int] = {}
+        with self._write_lock:
+            cursor = self._con.cursor()
+            try:
+                cursor.execute("BEGIN TRANSACTION")
+                for name, sql in appends.items():
+                    cursor.execute(
+                        f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM ({sql}) LIMIT 0'  # noqa: S608
+                    )
+                    row = cursor.execute(
+                        f'INSERT INTO "{name}" BY NAME SELECT * FROM ({sql})'  # noqa: S608
+                    ).fetchone()
+                    counts[name] = int(row[0]) if row else 0
+                for name, sql in replaces.items():
+                    cursor.execute(f'CREATE OR REPLACE TABLE "{name}" AS {sql}')
+                for name in drop:
+                    cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+                cursor.execute("COMMIT")
+            except duckdb.Error as exc:
+                _rollback_quietly(cursor)
+                raise self._error(exc) from None
+            finally:
+                cursor.close()
+        return counts
 
     def checkpoint(self) -> None:
         with self._write_lock:

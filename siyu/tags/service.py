@@ -1,0 +1,787 @@
+"""Tag definitions (CRUD, versions, YAML), assignments, refresh, and reading values back.
+
+A refresh computes values in the engine and publishes them in one transaction: the new
+``tag_values`` table, the ``tag_history`` rows of what changed and the ``tag_stats``. Readers
+see the old values or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from siyu.core.clock import utcnow
+from siyu.core.errors import ConflictError, InvalidInputError, NotFoundError
+from siyu.core.i18n import N_
+from siyu.events import EventStore
+from siyu.identity import service as identity
+from siyu.tags.compiler import (
+    STORAGE_TYPES,
+    Clock,
+    Plan,
+    Sources,
+    compile_person_stage,
+    compile_population_stage,
+    plan,
+    prepare_events,
+)
+from siyu.tags.definitions import (
+    Assigned,
+    Status,
+    TagDefinition,
+    ValueType,
+    definitions_from_yaml,
+    definitions_to_yaml,
+)
+from siyu.tags.library import builtin_tags
+from siyu.tags.models import (
+    TagAssignment,
+    TagDefinitionRow,
+    TagDefinitionVersion,
+    TagRefresh,
+    TagRefreshRead,
+)
+
+VALUES_TABLE = "tag_values"
+HISTORY_TABLE = "tag_history"
+STATS_TABLE = "tag_stats"
+_STAGE_EVENTS = "tag_values_stage_events"
+_STAGE_PERSON = "tag_values_stage_person"
+_STAGE_ALL = "tag_values_stage_all"
+_STAGE_CHANGES = "tag_values_stage_changes"
+_STAGING = [_STAGE_EVENTS, _STAGE_PERSON, _STAGE_ALL, _STAGE_CHANGES]
+
+Progress = Callable[[str, int, int], None]
+
+
+class TagRead(BaseModel):
+    key: str
+    version: int
+    status: str
+    builtin: bool
+    definition: TagDefinition
+    refreshed_at: datetime | None
+    updated_at: datetime
+
+
+def _read(row: TagDefinitionRow) -> TagRead:
+    return TagRead(
+        key=row.key,
+        version=row.version,
+        status=row.status,
+        builtin=row.builtin,
+        definition=TagDefinition.model_validate(row.definition),
+        refreshed_at=row.refreshed_at,
+        updated_at=row.updated_at,
+    )
+
+
+# -- definitions -------------------------------------------------------------------------------
+
+
+def ensure_builtin(db_session: Session) -> int:
+    """Add built-in tags that are missing; update untouched built-ins whose code changed.
+
+    A built-in an operator has edited is no longer marked built-in and is left alone.
+    """
+    rows = {r.key: r for r in db_session.scalars(select(TagDefinitionRow))}
+    changed = 0
+    for definition in builtin_tags():
+        row = rows.get(definition.key)
+        if row is None:
+            _insert(db_session, definition, by="siyu", builtin=True)
+            changed += 1
+        elif row.builtin and row.definition != definition.model_dump(mode="json"):
+            _update(db_session, row, definition, by="siyu", change="update")
+            changed += 1
+    db_session.flush()
+    return changed
+
+
+def _insert(db_session: Session, definition: TagDefinition, *, by: str, builtin: bool) -> None:
+    row = TagDefinitionRow(key=definition.key, version=1, builtin=builtin, status=Status.ACTIVE)
+    _apply(row, definition)
+    db_session.add(row)
+    _version(db_session, row, "create", by)
+
+
+def _update(
+    db_session: Session, row: TagDefinitionRow, definition: TagDefinition, *, by: str, change: str
+) -> None:
+    row.version += 1
+    _apply(row, definition)
+    row.updated_at = utcnow()
+    _version(db_session, row, change, by)
+
+
+def _apply(row: TagDefinitionRow, definition: TagDefinition) -> None:
+    row.definition = definition.model_dump(mode="json")
+    row.category = definition.category.value
+    row.value_type = definition.value_type.value
+    row.cadence = definition.cadence.value
+    row.name_zh = definition.name_zh
+
+
+def _version(db_session: Session, row: TagDefinitionRow, change: str, by: str) -> None:
+    db_session.add(
+        TagDefinitionVersion(
+            key=row.key,
+            version=row.version,
+            change=change,
+            definition=row.definition,
+            changed_by=by,
+        )
+    )
+
+
+def active_definitions(db_session: Session) -> list[TagDefinition]:
+    rows = db_session.scalars(
+        select(TagDefinitionRow)
+        .where(TagDefinitionRow.status == Status.ACTIVE)
+        .order_by(TagDefinitionRow.key)
+    )
+    return [TagDefinition.model_validate(r.definition) for r in rows]
+
+
+def _row_or_raise(db_session: Session, key: str) -> TagDefinitionRow:
+    row = db_session.get(TagDefinitionRow, key)
+    if row is None:
+        raise NotFoundError(N_("No tag {key}"), key=key)
+    return row
+
+
+def get_tag(db_session: Session, key: str) -> TagRead:
+    return _read(_row_or_raise(db_session, key))
+
+
+def list_tags(
+    db_session: Session,
+    *,
+    category: str | None = None,
+    status: str | None = Status.ACTIVE,
+    search: str | None = None,
+    sort: str = "key",
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[TagRead], int]:
+    """A page of tags and the total matching, filtered and sorted."""
+    query = select(TagDefinitionRow)
+    if category:
+        query = query.where(TagDefinitionRow.category == category)
+    if status:
+        query = query.where(TagDefinitionRow.status == status)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(
+                TagDefinitionRow.key.like(pattern, escape="\\"),
+                TagDefinitionRow.name_zh.like(pattern, escape="\\"),
+            )
+        )
+    total = db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order = {
+        "key": TagDefinitionRow.key,
+        "name": TagDefinitionRow.name_zh,
+        "category": TagDefinitionRow.category,
+        "updated": TagDefinitionRow.updated_at.desc(),
+    }
+    if sort not in order:
+        raise InvalidInputError(
+            N_("Unknown sort {sort!r}; use one of {known}"), sort=sort, known=", ".join(order)
+        )
+    rows = db_session.scalars(
+        query.order_by(order[sort], TagDefinitionRow.key).offset(offset).limit(limit)
+    )
+    return [_read(r) for r in rows], total
+
+
+def _check_with(db_session: Session, changed: Sequence[TagDefinition]) -> None:
+    """Refuse a change that leaves a formula on an unknown tag or a cycle."""
+    current = {d.key: d for d in active_definitions(db_session)}
+    current.update({d.key: d for d in changed})
+    plan(list(current.values()))
+
+
+def create_tag(db_session: Session, definition: TagDefinition, *, by: str = "api") -> TagRead:
+    if db_session.get(TagDefinitionRow, definition.key) is not None:
+        raise ConflictError(N_("Tag {key} already exists"), key=definition.key)
+    _check_with(db_session, [definition])
+    _insert(db_session, definition, by=by, builtin=False)
+    db_session.flush()
+    return get_tag(db_session, definition.key)
+
+
+def update_tag(
+    db_session: Session, key: str, definition: TagDefinition, *, by: str = "api"
+) -> TagRead:
+    row = _row_or_raise(db_session, key)
+    if definition.key != key:
+        raise InvalidInputError(
+            N_("The definition's key {new} differs from the tag {key}"), new=definition.key, key=key
+        )
+    if row.definition == definition.model_dump(mode="json"):
+        return _read(row)
+    _check_with(db_session, [definition])
+    row.builtin = False
+    _update(db_session, row, definition, by=by, change="update")
+    db_session.flush()
+    return _read(row)
+
+
+def retire_tag(db_session: Session, key: str, *, by: str = "api") -> TagRead:
+    """Stop computing a tag; its values and history stay readable until the next refresh."""
+    row = _row_or_raise(db_session, key)
+    if row.status == Status.RETIRED:
+        return _read(row)
+    dependants = [
+        d.key for d in active_definitions(db_session) if d.key != key and key in _references(d)
+    ]
+    if dependants:
+        raise ConflictError(
+            N_("Tag {key} is used by {dependants}; retire or change those first"),
+            key=key,
+            dependants=", ".join(sorted(dependants)),
+        )
+    row.status = Status.RETIRED
+    row.version += 1
+    row.updated_at = utcnow()
+    _version(db_session, row, "retire", by)
+    db_session.flush()
+    return _read(row)
+
+
+def restore_tag(db_session: Session, key: str, *, by: str = "api") -> TagRead:
+    row = _row_or_raise(db_session, key)
+    if row.status == Status.ACTIVE:
+        return _read(row)
+    _check_with(db_session, [TagDefinition.model_validate(row.definition)])
+    row.status = Status.ACTIVE
+    row.version += 1
+    row.updated_at = utcnow()
+    _version(db_session, row, "restore", by)
+    db_session.flush()
+    return _read(row)
+
+
+def _references(definition: TagDefinition) -> set[str]:
+    from siyu.tags.formula import references
+
+    expression = getattr(definition.compute, "expression", None)
+    return references(expression) if expression else set()
+
+
+def versions(db_session: Session, key: str) -> list[TagDefinitionVersion]:
+    _row_or_raise(db_session, key)
+    return list(
+        db_session.scalars(
+            select(TagDefinitionVersion)
+            .where(TagDefinitionVersion.key == key)
+            .order_by(TagDefinitionVersion.version.desc())
+        )
+    )
+
+
+def import_yaml(db_session: Session, text: str, *, by: str = "yaml") -> dict[str, int]:
+    """Create new tags and update changed ones from YAML; all or nothing."""
+    definitions = definitions_from_yaml(text)
+    _check_with(db_session, definitions)
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for definition in definitions:
+        row = db_session.get(TagDefinitionRow, definition.key)
+        if row is None:
+            _insert(db_session, definition, by=by, builtin=False)
+            counts["created"] += 1
+        elif row.definition == definition.model_dump(mode="json"):
+            counts["unchanged"] += 1
+        else:
+            row.builtin = False
+            _update(db_session, row, definition, by=by, change="update")
+            counts["updated"] += 1
+    db_session.flush()
+    return counts
+
+
+def export_yaml(db_session: Session, keys: Iterable[str] | None = None) -> str:
+    wanted = set(keys) if keys else None
+    definitions = [d for d in active_definitions(db_session) if wanted is None or d.key in wanted]
+    if wanted is not None:
+        missing = wanted - {d.key for d in definitions}
+        if missing:
+            raise NotFoundError(N_("No tag {key}"), key=", ".join(sorted(missing)))
+    return definitions_to_yaml(definitions)
+
+
+# -- assignments -------------------------------------------------------------------------------
+
+
+def assign(
+    db_session: Session,
+    key: str,
+    values: dict[str, Any],
+    *,
+    by: str = "api",
+    source: str = "manual",
+) -> int:
+    """Give people (person id → value) a value of a manual or import tag. Returns how many."""
+    definition = TagDefinition.model_validate(_row_or_raise(db_session, key).definition)
+    if not isinstance(definition.compute, Assigned):
+        raise InvalidInputError(
+            N_("Tag {key} is computed; only manual and import tags take assigned values"), key=key
+        )
+    existing = {
+        a.person_id: a
+        for a in db_session.scalars(
+            select(TagAssignment).where(
+                TagAssignment.tag_key == key, TagAssignment.person_id.in_(list(values))
+            )
+        )
+    }
+    for person_id, value in values.items():
+        text = _assigned_text(definition, value)
+        row = existing.get(person_id)
+        if row is None:
+            db_session.add(
+                TagAssignment(
+                    person_id=person_id, tag_key=key, value=text, source=source, assigned_by=by
+                )
+            )
+        else:
+            row.value, row.source, row.assigned_by, row.assigned_at = text, source, by, utcnow()
+    db_session.flush()
+    return len(values)
+
+
+def unassign(db_session: Session, key: str, person_ids: Iterable[str]) -> int:
+    rows = list(
+        db_session.scalars(
+            select(TagAssignment).where(
+                TagAssignment.tag_key == key, TagAssignment.person_id.in_(list(person_ids))
+            )
+        )
+    )
+    for row in rows:
+        db_session.delete(row)
+    db_session.flush()
+    return len(rows)
+
+
+def _assigned_text(definition: TagDefinition, value: Any) -> str:
+    kind = definition.value_type
+    ok = {
+        ValueType.BOOL: isinstance(value, bool),
+        ValueType.NUMBER: isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value),
+        ValueType.LIST: isinstance(value, list) and all(isinstance(v, str) for v in value),
+        ValueType.DATE: isinstance(value, str) and _is_date(value),
+        ValueType.ENUM: isinstance(value, str)
+        and (definition.values is None or value in definition.values),
+        ValueType.STRING: isinstance(value, str),
+    }[kind]
+    if not ok:
+        raise InvalidInputError(
+            N_("Value {value!r} is not a valid {value_type} for tag {key}"),
+            value=value,
+            value_type=kind.value,
+            key=definition.key,
+        )
+    if kind is ValueType.LIST:
+        return json.dumps(value, ensure_ascii=False)
+    if kind is ValueType.BOOL:
+        return "true" if value else "false"
+    return str(value)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _assignments_table(db_session: Session, keys: Sequence[str]) -> ir.Table | None:
+    if not keys:
+        return None
+    rows = db_session.execute(
+        select(TagAssignment.person_id, TagAssignment.tag_key, TagAssignment.value).where(
+            TagAssignment.tag_key.in_(list(keys))
+        )
+    ).all()
+    data = pa.table(
+        {
+            "person_id": pa.array([r[0] for r in rows], pa.string()),
+            "tag_key": pa.array([r[1] for r in rows], pa.string()),
+            "value": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
+    return ibis.memtable(data)
+
+
+# -- refresh -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshOptions:
+    tz: ZoneInfo
+    as_of: datetime | None = None
+    mode: str = "full"  # full | incremental
+    keys: Sequence[str] | None = None
+
+
+def refresh(
+    *,
+    db_session: Session,
+    events: EventStore,
+    options: RefreshOptions,
+    progress: Progress | None = None,
+) -> TagRefreshRead:
+    """Compute tags and publish them atomically; see the module docstring."""
+    report = progress or (lambda step, done, total: None)
+    ensure_builtin(db_session)
+    definitions = active_definitions(db_session)
+    the_plan = plan(definitions, required=options.keys)
+    clock = Clock(as_of=(options.as_of or utcnow()).astimezone(UTC), tz=options.tz)
+    run = TagRefresh(
+        mode=options.mode,
+        as_of=clock.as_of,
+        tags=[d.key for d in the_plan.all],
+        watermark=_watermark(events),
+    )
+    db_session.add(run)
+    db_session.flush()
+    try:
+        people, changes, mode = _compute(db_session, events, the_plan, clock, options, run, report)
+    except Exception as exc:
+        run.status, run.error, run.finished_at = "failed", str(exc)[:2000], utcnow()
+        _drop_staging(events)
+        raise
+    run.mode, run.people, run.changes = mode, people, changes
+    run.status, run.finished_at = "done", utcnow()
+    for row in db_session.scalars(
+        select(TagDefinitionRow).where(TagDefinitionRow.key.in_(run.tags))
+    ):
+        row.refreshed_at = clock.as_of
+    db_session.flush()
+    return TagRefreshRead.model_validate(run)
+
+
+def _compute(
+    db_session: Session,
+    events: EventStore,
+    the_plan: Plan,
+    clock: Clock,
+    options: RefreshOptions,
+    run: TagRefresh,
+    report: Progress,
+) -> tuple[int, int, str]:
+    steps = 6
+    universe = _universe(events)
+    all_events = identity.person_events(events)
+    assigned = [d.key for d in the_plan.person if isinstance(d.compute, Assigned)]
+    assignments = _assignments_table(db_session, assigned)
+    old = events.table(VALUES_TABLE) if events.has_table(VALUES_TABLE) else None
+    person_keys = [d.key for d in the_plan.person]
+    mode = options.mode
+    since = _last_watermark(db_session, run.id) if mode == "incremental" else None
+    if mode == "incremental" and (
+        old is None or since is None or not set(person_keys) <= set(old.columns) or options.keys
+    ):
+        mode = "full"  # nothing to build on, or definitions changed: compute everybody
+    report("events", 0, steps)
+    if mode == "incremental" and old is not None and since is not None:
+        affected = _affected(all_events, universe, old, since)
+        all_events = all_events.semi_join(affected, "person_id")
+    events.materialize(_STAGE_EVENTS, prepare_events(all_events, the_plan.person, clock))
+    prepared = events.table(_STAGE_EVENTS)
+    report("person", 1, steps)
+    if mode == "incremental" and old is not None and since is not None:
+        fresh = compile_person_stage(
+            the_plan.person, Sources(affected, prepared, assignments), clock
+        )
+        kept = old.semi_join(universe, "person_id").anti_join(affected, "person_id")
+        person_stage = kept.select("person_id", *person_keys).union(
+            fresh.cast(kept.select("person_id", *person_keys).schema())
+        )
+    else:
+        person_stage = compile_person_stage(
+            the_plan.person, Sources(universe, prepared, assignments), clock
+        )
+    people = events.materialize(_STAGE_PERSON, person_stage)
+    report("population", 2, steps)
+    staged = events.table(_STAGE_PERSON)
+    complete = compile_population_stage(the_plan.population, staged, clock)
+    computed = [d.key for d in the_plan.all]
+    if old is not None and options.keys:
+        carried = [c for c in old.columns if c != "person_id" and c not in computed]
+        complete = complete.left_join(old.select("person_id", *carried), "person_id").drop(
+            "person_id_right"
+        )
+    events.materialize(_STAGE_ALL, complete)
+    report("history", 3, steps)
+    new = events.table(_STAGE_ALL)
+    definitions = {d.key: d for d in the_plan.all}
+    changes_expr = _changes(old, new, definitions, clock.as_of, run.id)
+    changes = 0
+    append: dict[str, Any] = {}
+    if changes_expr is not None:
+        changes = events.materialize(_STAGE_CHANGES, changes_expr)
+        append[HISTORY_TABLE] = events.table(_STAGE_CHANGES)
+    report("publish", 4, steps)
+    events.publish(
+        append=append,
+        replace={VALUES_TABLE: new},
+        drop=_STAGING,
+    )
+    report("stats", 5, steps)
+    _publish_stats(events, active_definitions(db_session), clock.as_of)
+    report("done", steps, steps)
+    return people, changes, mode
+
+
+def _drop_staging(events: EventStore) -> None:
+    events.publish(drop=_STAGING)
+
+
+def _universe(events: EventStore) -> ir.Table:
+    if not events.has_table(identity.IDENTITY_MAP_TABLE):
+        return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))
+    return events.table(identity.IDENTITY_MAP_TABLE).select("person_id").distinct()
+
+
+def _watermark(events: EventStore) -> datetime | None:
+    value = events.table().received_at.max().to_pyarrow().as_py()
+    return value if value is None else value.astimezone(UTC)
+
+
+def _last_watermark(db_session: Session, current_run: int) -> datetime | None:
+    return db_session.scalar(
+        select(TagRefresh.watermark)
+        .where(TagRefresh.status == "done", TagRefresh.id != current_run)
+        .order_by(TagRefresh.id.desc())
+        .limit(1)
+    )
+
+
+def _affected(all_events: ir.Table, universe: ir.Table, old: ir.Table, since: datetime) -> ir.Table:
+    """People with events received since the last refresh, and people new to the pool."""
+    touched = all_events.filter(all_events.received_at > since, all_events.person_id.notnull())
+    newcomers = universe.anti_join(old, "person_id")
+    return touched.select("person_id").union(newcomers.select("person_id")).distinct()
+
+
+def _changes(
+    old: ir.Table | None,
+    new: ir.Table,
+    definitions: dict[str, TagDefinition],
+    as_of: datetime,
+    refresh_id: int,
+) -> ir.Table | None:
+    """Rows (person, tag, old, new, when) for tracked tags whose value changed.
+
+    The first refresh is the baseline and writes no history.
+    """
+    if old is None:
+        return None
+    tracked = [k for k, d in definitions.items() if d.tracks_history and k in old.columns]
+    if not tracked:
+        return None
+    before = old.select("person_id", *[old[k].name(f"old__{k}") for k in tracked])
+    joined = new.select("person_id", *tracked).left_join(before, "person_id")
+    parts = []
+    for key in tracked:
+        old_text, new_text = _as_text(joined[f"old__{key}"]), _as_text(joined[key])
+        changed = joined.filter(~old_text.identical_to(new_text))
+        parts.append(
+            changed.select(
+                person_id=changed.person_id,
+                tag_key=ibis.literal(key),
+                old_value=_as_text(changed[f"old__{key}"]),
+                new_value=_as_text(changed[key]),
+                changed_at=ibis.literal(as_of, "timestamp('UTC')"),
+                refresh_id=ibis.literal(refresh_id, "int64"),
+            )
+        )
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def _as_text(value: ir.Value) -> ir.StringValue:
+    if value.type().is_array():
+        return ibis.ifelse(value.isnull(), ibis.null(str), value.cast("json").cast("string"))
+    return value.cast("string")
+
+
+# -- stats --------------------------------------------------------------------------------------
+
+
+def _publish_stats(
+    events: EventStore, definitions: Sequence[TagDefinition], as_of: datetime
+) -> None:
+    """Coverage and value distribution of every tag in ``tag_values`` (one small table)."""
+    values = events.table(VALUES_TABLE)
+    present = [d for d in definitions if d.key in values.columns]
+    total = int(values.count().to_pyarrow().as_py())
+    rows = []
+    covered = (
+        values.aggregate(**{d.key: _covered(values[d.key], d.value_type) for d in present})
+        .to_pyarrow()
+        .to_pylist()
+    )
+    counts = covered[0] if covered else {}
+    for definition in present:
+        count = int(counts.get(definition.key) or 0)
+        rows.append(
+            {
+                "tag_key": definition.key,
+                "people": total,
+                "covered": count,
+                "coverage": round(count / total, 6) if total else 0.0,
+                "distribution": json.dumps(
+                    _distribution(values, definition), ensure_ascii=False, default=str
+                ),
+                "computed_at": as_of,
+            }
+        )
+    table = pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                ("tag_key", pa.string()),
+                ("people", pa.int64()),
+                ("covered", pa.int64()),
+                ("coverage", pa.float64()),
+                ("distribution", pa.string()),
+                ("computed_at", pa.timestamp("us", tz="UTC")),
+            ]
+        ),
+    )
+    events.replace_table(STATS_TABLE, table)
+
+
+def _covered(column: ir.Value, value_type: ValueType) -> ir.Value:
+    if value_type is ValueType.BOOL:
+        return column.sum().cast("int64")
+    if value_type is ValueType.LIST:
+        return (column.length() > 0).sum().cast("int64")
+    return column.count()
+
+
+def _distribution(values: ir.Table, definition: TagDefinition) -> dict[str, Any]:
+    column = values[definition.key]
+    kind = definition.value_type
+    if kind is ValueType.NUMBER:
+        stats = (
+            values.aggregate(
+                min=column.min(),
+                p25=column.quantile(0.25),
+                median=column.quantile(0.5),
+                p75=column.quantile(0.75),
+                max=column.max(),
+                mean=column.mean(),
+            )
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
+        return {k: (None if v is None else round(float(v), 4)) for k, v in stats.items()}
+    if kind is ValueType.DATE:
+        stats = values.aggregate(min=column.min(), max=column.max()).to_pyarrow().to_pylist()[0]
+        return {k: None if v is None else str(v) for k, v in stats.items()}
+    if kind is ValueType.LIST:
+        column = values.select(value=column.unnest()).value
+    top = (
+        column.name("value")
+        .as_table()
+        .filter(ibis._.value.notnull())
+        .group_by("value")
+        .aggregate(people=ibis._.count())
+        .order_by([ibis.desc("people"), "value"])
+        .limit(20)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return {"top": [{"value": r["value"], "people": r["people"]} for r in top]}
+
+
+def stats(events: EventStore, key: str | None = None) -> list[dict[str, Any]]:
+    if not events.has_table(STATS_TABLE):
+        return []
+    table = events.table(STATS_TABLE)
+    if key:
+        table = table.filter(table.tag_key == key)
+    rows: list[dict[str, Any]] = table.order_by("tag_key").to_pyarrow().to_pylist()
+    for row in rows:
+        row["distribution"] = json.loads(row["distribution"])
+    return rows
+
+
+# -- reading values -----------------------------------------------------------------------------
+
+
+def person_tags(events: EventStore, person_id: str) -> dict[str, Any]:
+    """The person's current tag values by key (nulls and false left out)."""
+    if not events.has_table(VALUES_TABLE):
+        return {}
+    values = events.table(VALUES_TABLE)
+    rows = values.filter(values.person_id == person_id).limit(1).to_pyarrow().to_pylist()
+    if not rows:
+        return {}
+    return {
+        k: _plain(v)
+        for k, v in rows[0].items()
+        if k != "person_id" and v is not None and v is not False and v != []
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def history(
+    events: EventStore,
+    *,
+    key: str,
+    value: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Who changed ``key`` (to ``value``) between ``since`` and ``until``, newest first."""
+    if not events.has_table(HISTORY_TABLE):
+        return []
+    table = events.table(HISTORY_TABLE)
+    table = table.filter(table.tag_key == key)
+    if value is not None:
+        table = table.filter(table.new_value == value)
+    if since is not None:
+        table = table.filter(table.changed_at >= since)
+    if until is not None:
+        table = table.filter(table.changed_at < until)
+    rows: list[dict[str, Any]] = (
+        table.order_by([ibis.desc("changed_at"), "person_id"])
+        .limit(limit, offset=offset)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return rows
+
+
+def storage_type(definition: TagDefinition) -> str:
+    return STORAGE_TYPES[definition.value_type]
