@@ -298,6 +298,10 @@ from siyu.collect.importer.cli import import_app  # noqa: E402
 
 app.add_typer(import_app, name="import")
 
+from siyu.tags.cli import tags_app  # noqa: E402
+
+app.add_typer(tags_app, name="tags")
+
 
 def main() -> None:
     app()

@@ -87,6 +87,9 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
 
     app.include_router(webhooks_router)
     app.include_router(people_router)
+    from siyu.tags.router import router as tags_router
+
+    app.include_router(tags_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -6,6 +6,7 @@ import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,15 @@ PRODUCTS_TABLE = "products"
 def default_end_date(settings: Settings) -> date:
     """Yesterday in the brand's time zone: the demo's history ends with the last full day."""
     return (datetime.now(settings.tz) - timedelta(days=1)).date()
+
+
+def _demo_now(database: Database, settings: Settings) -> datetime | None:
+    """The instant the demo brand's history ends (local midnight after its last day), so
+    tags describe the brand as generated, however long ago that was; None = now."""
+    dataset = latest_dataset(database)
+    if dataset is None:
+        return None
+    return datetime.combine(dataset.end_date + timedelta(days=1), clock_time(0), settings.tz)
 
 
 def _progress(console: Console | None) -> Progress:
@@ -304,6 +314,17 @@ def _compute(settings: Settings, database: Database, events: EventStore, console
         _("OneID: {people:,} people from {identifiers:,} identifiers ({seconds} s)").format(
             **summary.model_dump()
         )
+    )
+    from siyu.tags import service as tags
+
+    with database.unit_of_work() as session:
+        run = tags.refresh(
+            db_session=session,
+            events=events,
+            options=tags.RefreshOptions(tz=settings.tz, as_of=_demo_now(database, settings)),
+        )
+    console.print(
+        _("Tags: {count} tags for {people:,} people").format(count=len(run.tags), people=run.people)
     )
 
 

@@ -15,6 +15,7 @@ from siyu.events import EventStore
 from siyu.identity import service as identity
 from siyu.identity.models import IdentifierRead
 from siyu.identity.rules import is_valid_type
+from siyu.tags import service as tags
 
 # How a trait survives when sources disagree: the latest value (default), the first value
 # ever given, or the value from the most trusted channel (earlier in the list wins).
@@ -41,6 +42,7 @@ class ProfileRead(BaseModel):
     created_at: datetime
     identifiers: list[IdentifierRead]
     traits: dict[str, Any]
+    tags: dict[str, Any] = {}
     latest_events: list[EventRead]
 
 
@@ -110,6 +112,7 @@ def profile(*, db_session: Session, events: EventStore, person_id: str) -> Profi
         created_at=person.created_at,
         identifiers=[IdentifierRead.model_validate(i) for i in identifiers],
         traits=_survive(identify_rows),
+        tags=tags.person_tags(events, person.id),
         latest_events=[
             EventRead(
                 **{

@@ -279,7 +279,7 @@ def prepare_events(
         if name.startswith(PROPERTY_PREFIX):
             key = name.removeprefix(PROPERTY_PREFIX)
             users = sorted({n for s in specs if name in _fields_of(s) for n in s.events})
-            raw = scope.properties.cast("json")[key].unwrap_as("string")
+            raw = json_text(scope.properties.cast("json")[key])
             columns[_prop_column(key)] = ibis.ifelse(scope.name.isin(users), raw, ibis.null(str))
         elif name == "hour":
             columns["hour"] = local.hour().cast("string")
@@ -288,7 +288,7 @@ def prepare_events(
         elif name != "name":
             columns[name] = scope[name]
     for spec in traits:
-        raw = scope.properties.cast("json")[spec.trait].unwrap_as("string")
+        raw = json_text(scope.properties.cast("json")[spec.trait])
         columns[_trait_column(spec.trait)] = ibis.ifelse(
             scope.name == "identify", raw.nullif(""), ibis.null(str)
         )
@@ -310,6 +310,16 @@ def _trait_column(key: str) -> str:
     return f"trait__{key}"
 
 
+def json_text(value: ir.JSONValue) -> ir.StringValue:
+    """A JSON scalar as text whatever its JSON type (``5`` → "5", ``true`` → "true"); null
+    when absent, null, an object or an array. ``unwrap_as("string")`` alone reads only JSON
+    strings, so a numeric ``coupon_id`` or ``streak`` would silently read as null."""
+    scalar = value.unwrap_as("float64").notnull() | value.unwrap_as("bool").notnull()
+    return value.unwrap_as("string").coalesce(
+        ibis.ifelse(scalar, value.cast("string"), ibis.null(str))
+    )
+
+
 def event_field(events: ir.Table, name: str, *, numeric: bool = False) -> ir.Value:
     """A promoted column, the local hour, or ``properties.KEY`` (prepared or from JSON)."""
     if name.startswith(PROPERTY_PREFIX):
@@ -317,7 +327,7 @@ def event_field(events: ir.Table, name: str, *, numeric: bool = False) -> ir.Val
         if _prop_column(key) in events.columns:
             value = events[_prop_column(key)]
         else:
-            value = events.properties.cast("json")[key].unwrap_as("string")
+            value = json_text(events.properties.cast("json")[key])
         return value.try_cast("float64") if numeric else value
     column = events[name]
     if numeric and not column.type().is_floating():
@@ -439,7 +449,11 @@ def _flag_key(spec: Aggregate) -> tuple[Any, ...]:
 def _metric(
     events: ir.Table, spec: Aggregate, where: ir.BooleanValue, *, numeric: bool
 ) -> ir.Value:
-    numeric = numeric or spec.function in (Function.SUM, Function.AVG, Function.MIN, Function.MAX)
+    # Read the field as a number to compute on it, or when a number tag takes its value;
+    # never to count distinct values (a number tag counting categories).
+    numeric = spec.function in (Function.SUM, Function.AVG, Function.MIN, Function.MAX) or (
+        numeric and spec.function in (Function.FIRST_VALUE, Function.LAST_VALUE)
+    )
     value = event_field(events, spec.field, numeric=numeric) if spec.field else None
     order_key = ibis.struct({"ts": events.ts, "id": events.event_id})
     match spec.function:

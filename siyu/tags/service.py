@@ -498,7 +498,7 @@ def _compute(
     mode = options.mode
     since = _last_watermark(db_session, run.id) if mode == "incremental" else None
     if mode == "incremental" and (
-        old is None or since is None or not set(person_keys) <= set(old.columns) or options.keys
+        old is None or since is None or not set(person_keys) <= set(old.columns)
     ):
         mode = "full"  # nothing to build on, or definitions changed: compute everybody
     report("events", 0, steps)

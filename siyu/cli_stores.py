@@ -1,0 +1,31 @@
+"""The stores a CLI command works on, opened from settings and closed after (one place)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from siyu.core.config import Settings
+from siyu.events import EventStore, open_event_store
+
+
+@contextmanager
+def open_stores() -> Iterator[tuple[Settings, Session, EventStore]]:
+    """Settings, a database session (committed on success) and the event store."""
+    from siyu.cli import _settings
+    from siyu.store import open_database
+    from siyu.store.migrate import require_current
+
+    settings = _settings()
+    database = open_database(settings.resolved_database_url)
+    try:
+        require_current(database)
+        with (
+            open_event_store(settings.resolved_events_url) as events,
+            database.unit_of_work() as session,
+        ):
+            yield settings, session, events
+    finally:
+        database.dispose()
