@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
                 app.state.collect_writer = writer
                 yield
         finally:
+            from siyu.tags import runner
+
+            runner.wait()
             if events is None:
                 context.close()
             else:

@@ -112,10 +112,20 @@ class EventFilter(BaseModel):
         return value
 
 
+def _kind_required(schema: dict[str, Any]) -> None:
+    """The discriminator has a default in Python but is required on the wire (OpenAPI)."""
+    required = schema.setdefault("required", [])
+    if "kind" not in required:
+        required.insert(0, "kind")
+
+
+COMPUTATION_CONFIG = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_kind_required)
+
+
 class Aggregate(BaseModel):
     """An aggregation over a person's events (of some names, in a window)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = COMPUTATION_CONFIG
 
     kind: Literal["aggregate"] = "aggregate"
     events: tuple[str, ...] = Field(min_length=1)
@@ -150,7 +160,7 @@ class Aggregate(BaseModel):
 class Trait(BaseModel):
     """A profile trait from identify calls (latest non-empty value, or the first one)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = COMPUTATION_CONFIG
 
     kind: Literal["trait"] = "trait"
     trait: str = Field(pattern=KEY_PATTERN)
@@ -161,7 +171,7 @@ class Trait(BaseModel):
 class Formula(BaseModel):
     """An expression over other tags (see ``siyu.tags.formula`` for the language)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = COMPUTATION_CONFIG
 
     kind: Literal["formula"] = "formula"
     expression: str = Field(min_length=1, max_length=4000)
@@ -170,7 +180,7 @@ class Formula(BaseModel):
 class Assigned(BaseModel):
     """Values set by people: imported from a file or assigned by hand (``siyu tags assign``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = COMPUTATION_CONFIG
 
     kind: Literal["import", "manual"] = "manual"
 

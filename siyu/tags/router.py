@@ -10,8 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from siyu.api.deps import Context, DbSession, Events
+from siyu.core.i18n import N_
 from siyu.identity import service as identity
-from siyu.tags import service
+from siyu.tags import runner, service
 from siyu.tags.definitions import KEY_PATTERN, Category, Status, TagDefinition
 from siyu.tags.models import TagRefreshRead
 from siyu.tags.service import RefreshOptions, TagRead
@@ -91,6 +92,51 @@ async def list_tags(
 )
 async def create_tag(definition: TagDefinition, db_session: DbSession) -> TagRead:
     return service.create_tag(db_session, definition, by=API_ACTOR)
+
+
+@router.post(
+    "/v1/tags/refresh",
+    response_model=TagRefreshRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a tag refresh (full or incremental); poll /v1/tags/refreshes/{id}",
+    responses=PROBLEMS,
+)
+async def refresh(
+    body: RefreshRequest, db_session: DbSession, events: Events, ctx: Context
+) -> TagRefreshRead:
+    options = RefreshOptions(
+        tz=ctx.settings.tz, as_of=body.as_of, mode=body.mode, keys=body.tags or None
+    )
+    if service.is_refreshing():
+        raise service.RefreshRunningError(
+            N_("A tag refresh is already running"), hint=N_("Wait for it to finish, then retry.")
+        )
+    run = service.queue_refresh(db_session, events, options)
+    db_session.commit()  # the worker thread reads the queued run from its own session
+    started = TagRefreshRead.model_validate(run)
+    runner.start(ctx.database, events, run.id, options)
+    return started
+
+
+@router.get(
+    "/v1/tags/refreshes",
+    response_model=list[TagRefreshRead],
+    summary="Recent tag refreshes, newest first",
+)
+async def list_refreshes(
+    db_session: DbSession, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[TagRefreshRead]:
+    return service.list_refreshes(db_session, limit=limit)
+
+
+@router.get(
+    "/v1/tags/refreshes/{run_id}",
+    response_model=TagRefreshRead,
+    summary="One refresh: queued, running, done or failed",
+    responses=PROBLEMS,
+)
+async def get_refresh(run_id: int, db_session: DbSession) -> TagRefreshRead:
+    return service.get_refresh(db_session, run_id)
 
 
 @router.get("/v1/tags/{key}", response_model=TagRead, summary="A tag", responses=PROBLEMS)
@@ -174,23 +220,6 @@ async def tag_history(
 )
 async def assign(key: str, body: Assignments, db_session: DbSession) -> dict[str, int]:
     return {"assigned": service.assign(db_session, key, body.values, by=API_ACTOR)}
-
-
-@router.post(
-    "/v1/tags/refresh",
-    response_model=TagRefreshRead,
-    summary="Refresh tags now (full or incremental)",
-    responses=PROBLEMS,
-)
-async def refresh(
-    body: RefreshRequest, db_session: DbSession, events: Events, ctx: Context
-) -> TagRefreshRead:
-    options = RefreshOptions(
-        tz=ctx.settings.tz, as_of=body.as_of, mode=body.mode, keys=body.tags or None
-    )
-    return await run_in_threadpool(
-        lambda: service.refresh(db_session=db_session, events=events, options=options)
-    )
 
 
 @router.get(

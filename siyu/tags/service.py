@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -442,6 +443,13 @@ class RefreshOptions:
     keys: Sequence[str] | None = None
 
 
+class RefreshRunningError(ConflictError):
+    """A refresh is already running in this process (the event store has one writer)."""
+
+
+_REFRESHING = threading.Lock()
+
+
 def refresh(
     *,
     db_session: Session,
@@ -450,33 +458,91 @@ def refresh(
     progress: Progress | None = None,
 ) -> TagRefreshRead:
     """Compute tags and publish them atomically; see the module docstring."""
-    report = progress or (lambda step, done, total: None)
+    run = queue_refresh(db_session, events, options)
+    return execute_refresh(
+        db_session=db_session, events=events, run_id=run.id, options=options, progress=progress
+    )
+
+
+def is_refreshing() -> bool:
+    return _REFRESHING.locked()
+
+
+def queue_refresh(db_session: Session, events: EventStore, options: RefreshOptions) -> TagRefresh:
+    """Check the request (unknown tags, cycles) and record a queued run."""
     ensure_builtin(db_session)
-    definitions = active_definitions(db_session)
-    the_plan = plan(definitions, required=options.keys)
-    clock = Clock(as_of=(options.as_of or utcnow()).astimezone(UTC), tz=options.tz)
+    the_plan = plan(active_definitions(db_session), required=options.keys)
     run = TagRefresh(
         mode=options.mode,
-        as_of=clock.as_of,
+        status="queued",
+        as_of=(options.as_of or utcnow()).astimezone(UTC),
         tags=[d.key for d in the_plan.all],
         watermark=_watermark(events),
     )
     db_session.add(run)
     db_session.flush()
+    return run
+
+
+def execute_refresh(
+    *,
+    db_session: Session,
+    events: EventStore,
+    run_id: int,
+    options: RefreshOptions,
+    progress: Progress | None = None,
+) -> TagRefreshRead:
+    """Run a queued refresh. One at a time per process; a second gets a 409."""
+    if not _REFRESHING.acquire(blocking=False):
+        raise RefreshRunningError(
+            N_("A tag refresh is already running"), hint=N_("Wait for it to finish, then retry.")
+        )
     try:
-        people, changes, mode = _compute(db_session, events, the_plan, clock, options, run, report)
-    except Exception as exc:
-        run.status, run.error, run.finished_at = "failed", str(exc)[:2000], utcnow()
-        _drop_staging(events)
-        raise
-    run.mode, run.people, run.changes = mode, people, changes
-    run.status, run.finished_at = "done", utcnow()
-    for row in db_session.scalars(
-        select(TagDefinitionRow).where(TagDefinitionRow.key.in_(run.tags))
-    ):
-        row.refreshed_at = clock.as_of
-    db_session.flush()
+        run = db_session.get(TagRefresh, run_id)
+        if run is None:
+            raise NotFoundError(N_("No tag refresh {run_id}"), run_id=run_id)
+        run.status = "running"
+        db_session.flush()
+        the_plan = plan(active_definitions(db_session), required=options.keys)
+        clock = Clock(as_of=run.as_of, tz=options.tz)
+        report = progress or (lambda step, done, total: None)
+        try:
+            people, changes, mode = _compute(
+                db_session, events, the_plan, clock, options, run, report
+            )
+        except Exception:
+            _drop_staging(events)
+            raise
+        run.mode, run.people, run.changes = mode, people, changes
+        run.status, run.finished_at = "done", utcnow()
+        for row in db_session.scalars(
+            select(TagDefinitionRow).where(TagDefinitionRow.key.in_(run.tags))
+        ):
+            row.refreshed_at = clock.as_of
+        db_session.flush()
+        return TagRefreshRead.model_validate(run)
+    finally:
+        _REFRESHING.release()
+
+
+def record_failure(db_session: Session, run_id: int, error: BaseException) -> None:
+    """Mark a run failed (in a fresh unit of work: the failed one was rolled back)."""
+    run = db_session.get(TagRefresh, run_id)
+    if run is not None:
+        run.status, run.error, run.finished_at = "failed", str(error)[:2000], utcnow()
+        db_session.flush()
+
+
+def get_refresh(db_session: Session, run_id: int) -> TagRefreshRead:
+    run = db_session.get(TagRefresh, run_id)
+    if run is None:
+        raise NotFoundError(N_("No tag refresh {run_id}"), run_id=run_id)
     return TagRefreshRead.model_validate(run)
+
+
+def list_refreshes(db_session: Session, *, limit: int = 20) -> list[TagRefreshRead]:
+    rows = db_session.scalars(select(TagRefresh).order_by(TagRefresh.id.desc()).limit(limit))
+    return [TagRefreshRead.model_validate(r) for r in rows]
 
 
 def _compute(

@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from siyu.api import create_app
 from siyu.core.config import load_settings
@@ -25,6 +26,15 @@ OPERATIONS = sorted(
     for path, item in create_app().openapi()["paths"].items()
     for method in item
 )
+# Operations whose bodies carry meaning no JSON Schema can state (a formula must parse, a
+# referenced tag must exist, enum values only on enum tags): a schema-valid body may still get a
+# 422 problem. They are fuzzed for everything else (no 5xx, responses match the schema).
+SEMANTIC_422 = {
+    ("POST", "/v1/tags"),
+    ("PUT", "/v1/tags/{key}"),
+    ("PUT", "/v1/tags/{key}/assignments"),
+    ("POST", "/v1/tags/refresh"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +65,8 @@ def test_operation_conforms_to_its_schema(
         max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None
     )
     def check(case: schemathesis.Case) -> None:
-        response = case.call_and_validate()
+        excluded = [positive_data_acceptance] if (method, path) in SEMANTIC_422 else []
+        response = case.call_and_validate(excluded_checks=excluded)
         seen.append(response.status_code)
         assert response.status_code < 500
 
