@@ -14,13 +14,15 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import select, update
+import pyarrow.compute as pc
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
@@ -53,31 +55,66 @@ def derive_hash_key(secret: str) -> bytes:
 # -- resolution -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Nodes:
+    """The identifiers found in the events, numbered by row (see ``identity_tables``)."""
+
+    table: pa.Table  # kind, key_hash, masked, first_seen, last_seen
+    kind_code: np.ndarray  # index into kind_names, per node
+    kind_names: np.ndarray  # the distinct kinds
+    hashes: np.ndarray  # key_hash per node (object array of str)
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Nodes:
+        encoded = pc.dictionary_encode(table.column("kind")).combine_chunks()
+        return cls(
+            table=table,
+            kind_code=encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+            kind_names=np.array(encoded.dictionary.to_pylist(), dtype=object),
+            hashes=table.column("key_hash").to_numpy(zero_copy_only=False),
+        )
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def of_kind(self, kinds: Iterable[str]) -> np.ndarray:
+        """Whether each node's kind is one of ``kinds``."""
+        return np.isin(self.kind_names, list(kinds))[self.kind_code]  # type: ignore[no-any-return]
+
+    def priorities(self) -> np.ndarray:
+        by_kind = np.array([priority(k) for k in self.kind_names], dtype=np.int64)
+        return by_kind[self.kind_code]  # type: ignore[no-any-return]
+
+    def kind(self, node: int) -> str:
+        return str(self.kind_names[self.kind_code[node]])
+
+
 def resolve(
     *, db_session: Session, events: EventStore, hash_key: bytes, rules: IdentityRules | None = None
 ) -> ResolveSummary:
     started = time.perf_counter()
     rules = rules or IdentityRules()
     tables = identity_tables(events.table(), hash_prefix=hash_key.hex())
-    nodes = tables["nodes"].to_pandas()
-    links = tables["links"].to_pandas()
-    keys = pd.Index(nodes["key"])
-    kinds = nodes["kind"].to_numpy()
-    hashes = nodes["key_hash"].to_numpy()
-    a = keys.get_indexer(links["a"]).astype(np.int64)
-    b = keys.get_indexer(links["b"]).astype(np.int64)
+    nodes = _Nodes.of(tables["nodes"])
+    a = _int_column(tables["links"], "a")
+    b = _int_column(tables["links"], "b")
 
-    a, b, shared = _drop_shared_devices(a, b, kinds, rules.shared_device_limit)
-    rank = np.maximum(_priorities(kinds[a]), _priorities(kinds[b])) if len(a) else a
-    label_node, label_family, label_value = _labels(db_session, kinds, hashes, rules)
-    comp, splits = graph.components(len(keys), a, b, rank, label_node, label_family, label_value)
+    a, b, shared = _drop_shared_devices(
+        a, b, nodes.of_kind(DEVICE_TYPES), rules.shared_device_limit
+    )
+    node_priority = nodes.priorities()
+    rank = np.maximum(node_priority[a], node_priority[b])
+    label_node, label_family, label_value = _labels(db_session, nodes, rules)
+    comp, splits = graph.components(len(nodes), a, b, rank, label_node, label_family, label_value)
 
-    person_of_node, new_people, merges = _assign_people(db_session, comp, hashes, kinds, nodes)
-    _store_identifiers(db_session, nodes, kinds, hashes, person_of_node)
-    _publish_map(events, tables["spellings"], keys, person_of_node, shared)
+    known = _known_identifiers(db_session, nodes.hashes)
+    person_of_comp, new_people, merges = _assign_people(db_session, comp, nodes, known)
+    person_of_node = person_of_comp.take(pa.array(comp))
+    _store_identifiers(db_session, nodes, known, person_of_node)
+    _publish_map(events, tables["spellings"], person_of_node, shared)
     return ResolveSummary(
-        identifiers=len(keys),
-        people=len(np.unique(person_of_node)) if len(keys) else 0,
+        identifiers=len(nodes),
+        people=len(person_of_comp),
         new_people=new_people,
         merges=merges,
         splits=splits,
@@ -87,124 +124,210 @@ def resolve(
     )
 
 
-def _priorities(kinds: np.ndarray) -> np.ndarray:
-    return np.array([priority(k) for k in kinds], dtype=np.int64)
+def _int_column(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).to_numpy().astype(np.int64, copy=False)  # type: ignore[no-any-return]
 
 
 def _drop_shared_devices(
-    a: np.ndarray, b: np.ndarray, kinds: np.ndarray, limit: int
+    a: np.ndarray, b: np.ndarray, is_device: np.ndarray, limit: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Remove every link of a device seen with more than ``limit`` non-device identifiers."""
-    is_device = np.isin(kinds, DEVICE_TYPES)
-    shared = np.zeros(len(kinds), dtype=bool)
+    shared = np.zeros(len(is_device), dtype=bool)
     if len(a) == 0:
         return a, b, shared
-    ends = np.concatenate([np.stack([a, b], 1), np.stack([b, a], 1)])
-    device_to_other = ends[is_device[ends[:, 0]] & ~is_device[ends[:, 1]]]
-    if len(device_to_other):
-        pairs = np.unique(device_to_other, axis=0)
-        devices, counts = np.unique(pairs[:, 0], return_counts=True)
+    device = np.concatenate([a, b])
+    other = np.concatenate([b, a])
+    keep = is_device[device] & ~is_device[other]
+    if keep.any():
+        # Distinct (device, other) pairs, as one integer each.
+        pairs = np.unique(device[keep] * len(is_device) + other[keep])
+        devices, counts = np.unique(pairs // len(is_device), return_counts=True)
         shared[devices[counts > limit]] = True
-    keep = ~(shared[a] | shared[b])
-    return a[keep], b[keep], shared
+    kept = ~(shared[a] | shared[b])
+    return a[kept], b[kept], shared
 
 
 def _labels(
-    db_session: Session, kinds: np.ndarray, hashes: np.ndarray, rules: IdentityRules
+    db_session: Session, nodes: _Nodes, rules: IdentityRules
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exclusion labels: each value of a type limited to one per person, and both sides of
     every undone merge (so an unmerge is never silently redone)."""
-    nodes, families, values = [], [], []
+    labelled, families, values = [], [], []
     for family, (kind, limit) in enumerate(sorted(rules.limits.items())):
         if limit == 1:
-            members = np.flatnonzero(kinds == kind)
-            nodes.append(members)
+            members = np.flatnonzero(nodes.of_kind([kind]))
+            labelled.append(members)
             families.append(np.full(len(members), family))
             values.append(members)
-    position = {h: i for i, h in enumerate(hashes)}
     undone = db_session.scalars(select(MergeLog).where(MergeLog.undone_at.is_not(None))).all()
-    for merge in undone:
-        for side, field in ((0, "kept_identifiers"), (1, "identifiers")):
-            found = [position[h] for h in merge.evidence.get(field, []) if h in position]
-            nodes.append(np.array(found, dtype=np.int64))
-            families.append(np.full(len(found), _SPLIT_FAMILY_BASE + merge.id))
-            values.append(np.full(len(found), side))
-    if not nodes:
+    if undone:
+        position = pd.Index(nodes.hashes)
+        for merge in undone:
+            for side, field in ((0, "kept_identifiers"), (1, "identifiers")):
+                found = _positions(position, merge.evidence.get(field, []))
+                labelled.append(found)
+                families.append(np.full(len(found), _SPLIT_FAMILY_BASE + merge.id))
+                values.append(np.full(len(found), side))
+    if not labelled:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
     return (
-        np.concatenate(nodes).astype(np.int64),
+        np.concatenate(labelled).astype(np.int64),
         np.concatenate(families).astype(np.int64),
         np.concatenate(values).astype(np.int64),
     )
 
 
-def _active_people(db_session: Session) -> dict[str, tuple[Any, str]]:
-    """person id → (created_at, id) for people not merged into anyone."""
-    rows = db_session.execute(
-        select(Person.id, Person.created_at).where(Person.merged_into.is_(None))
-    ).all()
-    return {pid: (created, pid) for pid, created in rows}
+def _positions(index: pd.Index, wanted: list[str]) -> np.ndarray:
+    """Positions in ``index`` of the ``wanted`` values it holds, in ``wanted`` order."""
+    if not wanted:
+        return np.zeros(0, dtype=np.int64)
+    found = index.get_indexer(pd.Index(wanted))
+    return found[found >= 0].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the store already knows of each node: its identifier's person (canonical, after
+    following merges; "" for a new identifier) and the person stored on the row."""
+
+    found: np.ndarray  # bool per node
+    stored: np.ndarray  # person_id on the identifier row (object; "" when new)
+    canonical: np.ndarray  # active person the row's person ends at (object; "" when new)
+
+
+def _known_identifiers(db_session: Session, hashes: np.ndarray) -> _Known:
+    rows = db_session.execute(select(Identifier.key_hash, Identifier.person_id)).all()
+    stored = np.full(len(hashes), "", dtype=object)
+    if not rows:
+        return _Known(np.zeros(len(hashes), dtype=bool), stored, stored)
+    known_hashes, known_people = (
+        np.array(column, dtype=object) for column in zip(*rows, strict=True)
+    )
+    index = pd.Index(known_hashes)
+    if not index.is_unique:
+        last = ~index.duplicated(keep="last")
+        index, known_people = index[last], known_people[last]
+    position = index.get_indexer(pd.Index(hashes))
+    found = position >= 0
+    stored[found] = known_people[position[found]]
+    canonical = stored.copy()
+    pointers = _canonical_people(db_session)
+    if pointers:
+        canonical[found] = pd.Series(stored[found]).map(lambda p: pointers.get(p, p)).to_numpy()
+    return _Known(found, stored, canonical)
+
+
+def _created(db_session: Session, people: list[str]) -> dict[str, tuple[Any, str]]:
+    """person id → (created_at, id) for those of ``people`` not merged into anyone."""
+    created: dict[str, tuple[Any, str]] = {}
+    for start in range(0, len(people), 500):
+        chunk = people[start : start + 500]
+        rows = db_session.execute(
+            select(Person.id, Person.created_at).where(
+                Person.merged_into.is_(None), Person.id.in_(chunk)
+            )
+        ).all()
+        created.update((pid, (at, pid)) for pid, at in rows)
+    return created
 
 
 def _assign_people(
-    db_session: Session,
-    comp: np.ndarray,
-    hashes: np.ndarray,
-    kinds: np.ndarray,
-    nodes: pd.DataFrame,
-) -> tuple[np.ndarray, int, int]:
-    """Give every component a person: the one most of its identifiers had, merging others in."""
-    known = dict(db_session.execute(select(Identifier.key_hash, Identifier.person_id)).all())
-    canonical = _canonical_people(db_session)
-    previous = np.array([canonical.get(known.get(h, ""), "") for h in hashes], dtype=object)
-    frame = pd.DataFrame({"comp": comp, "old": previous})
-    owned = frame[frame["old"] != ""]
-    # A previous person keeps its id in the component holding most of its identifiers.
-    sizes = owned.groupby(["old", "comp"]).size().reset_index(name="n")
-    sizes = sizes.sort_values(["old", "n", "comp"], ascending=[True, False, True])
-    home = sizes.drop_duplicates("old")
-    active = _active_people(db_session)
-    person_of_comp: dict[int, str] = {}
+    db_session: Session, comp: np.ndarray, nodes: _Nodes, known: _Known
+) -> tuple[pa.Array, int, int]:
+    """Give every component a person: the one most of its identifiers had, merging others in.
+
+    Returns the person of each component, how many people are new, and how many merged."""
+    n_comps = int(comp.max()) + 1 if len(comp) else 0
+    person_by_comp = np.full(n_comps, None, dtype=object)
+    owned = np.flatnonzero(known.found)
+    old_code, old_ids = pd.factorize(known.canonical[owned])
+    # A previous person keeps its id in the component holding most of its identifiers (the
+    # lowest numbered one on a tie).
+    pairs, sizes = np.unique(old_code.astype(np.int64) * n_comps + comp[owned], return_counts=True)
+    pair_old, pair_comp = pairs // n_comps, pairs % n_comps
+    order = np.lexsort((pair_comp, -sizes, pair_old))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pair_old[order][1:] != pair_old[order][:-1]
+    home_old, home_comp = pair_old[order][first], pair_comp[order][first]
+    contenders = np.bincount(home_comp, minlength=n_comps)[home_comp]
+    alone = contenders == 1
+    person_by_comp[home_comp[alone]] = np.asarray(old_ids, dtype=object)[home_old[alone]]
     merges = 0
-    for comp_id, olds in home.groupby("comp")["old"]:
-        number = int(str(comp_id))
-        candidates = sorted(olds, key=lambda p: active.get(p, (utcnow(), p)))
-        survivor, absorbed = candidates[0], candidates[1:]
-        person_of_comp[number] = survivor
-        for merged in absorbed:
-            _merge(db_session, survivor, merged, frame, hashes, kinds, number)
-            merges += 1
-    person_by_comp = np.empty(int(comp.max()) + 1 if len(comp) else 0, dtype=object)
-    for number, person_id in person_of_comp.items():
-        person_by_comp[number] = person_id
-    fresh = np.flatnonzero(pd.isna(person_by_comp))
-    person_by_comp[fresh] = new_person_ids(len(fresh))
-    now = utcnow()
+    if not alone.all():
+        contested = pd.DataFrame(
+            {"comp": home_comp[~alone], "old": np.asarray(old_ids, dtype=object)[home_old[~alone]]}
+        )
+        created = _created(db_session, sorted(set(contested["old"])))
+        involved = np.isin(comp[owned], contested["comp"].to_numpy())
+        frame = pd.DataFrame(
+            {
+                "comp": comp[owned][involved],
+                "old": known.canonical[owned][involved],
+                "node": owned[involved],
+            }
+        )
+        held = {
+            key: frame["node"].to_numpy()[rows]
+            for key, rows in frame.groupby(["comp", "old"]).indices.items()
+        }
+        for comp_id, olds in contested.groupby("comp")["old"]:
+            number = int(str(comp_id))
+            candidates = sorted(olds, key=lambda p: created.get(p, (utcnow(), p)))
+            survivor, absorbed = candidates[0], candidates[1:]
+            person_by_comp[number] = survivor
+            for merged in absorbed:
+                _merge(
+                    db_session,
+                    survivor,
+                    merged,
+                    mine=held[(number, merged)],
+                    kept=held[(number, survivor)],
+                    nodes=nodes,
+                )
+                merges += 1
+    is_fresh = pd.isna(person_by_comp)
+    fresh = np.flatnonzero(is_fresh)
+    new_ids = new_person_ids(len(fresh))
     bulk_insert(
         db_session,
         Person.__tablename__,
         pa.table(
             {
-                "id": pa.array(person_by_comp[fresh].tolist(), pa.string()),
-                "created_at": pa.array([now] * len(fresh), pa.timestamp("us", tz="UTC")),
+                "id": new_ids,
+                "created_at": pa.array(np.full(len(fresh), utcnow()), pa.timestamp("us", tz="UTC")),
             }
         ),
     )
-    return person_by_comp[comp], len(fresh), merges
+    kept = pa.array(person_by_comp[~is_fresh], pa.string())
+    order = np.empty(n_comps, dtype=np.int64)
+    order[~is_fresh] = np.arange(len(kept))
+    order[fresh] = len(kept) + np.arange(len(fresh))
+    person_of_comp = pa.concat_arrays([kept, new_ids]).take(pa.array(order))
+    return person_of_comp, len(fresh), merges
 
 
-def new_person_ids(count: int) -> np.ndarray:
+def new_person_ids(count: int) -> pa.StringArray:
     """``count`` new OneIDs: ``p_`` + the time (as in :func:`siyu.core.ids.new_id`) + 64
-    random bits, made in one vectorised step."""
-    stamp = new_id("p")[:12]
-    random = np.frombuffer(secrets.token_bytes(8 * count), dtype=np.uint64)
-    return np.char.add(stamp, np.char.mod("%016x", random)).astype(object)
+    random bits, in ascending order so that inserting them appends to the person index.
+    Made as one buffer of characters, not as Python strings."""
+    stamp = np.frombuffer(new_id("p")[:12].encode(), dtype=np.uint8)
+    random = np.sort(np.frombuffer(secrets.token_bytes(8 * count), dtype=np.uint64))
+    digits = np.frombuffer(random.astype(">u8").tobytes().hex().encode(), dtype=np.uint8)
+    width = len(stamp) + 16
+    chars = np.empty((count, width), dtype=np.uint8)
+    chars[:, : len(stamp)] = stamp
+    chars[:, len(stamp) :] = digits.reshape(count, 16)
+    offsets = np.arange(0, width * (count + 1), width, dtype=np.int32)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(chars))
 
 
 def _canonical_people(db_session: Session) -> dict[str, str]:
-    """Every person id → the active person it ends at after following merges."""
-    pointers = dict(db_session.execute(select(Person.id, Person.merged_into)).all())
+    """Every merged person id → the active person it ends at after following merges."""
+    rows = db_session.execute(
+        select(Person.id, Person.merged_into).where(Person.merged_into.is_not(None))
+    ).all()
+    pointers = {pid: into for pid, into in rows if into}
 
     def follow(pid: str) -> str:
         seen = set()
@@ -220,13 +343,11 @@ def _merge(
     db_session: Session,
     survivor: str,
     merged: str,
-    frame: pd.DataFrame,
-    hashes: np.ndarray,
-    kinds: np.ndarray,
-    comp_id: int,
+    *,
+    mine: np.ndarray,
+    kept: np.ndarray,
+    nodes: _Nodes,
 ) -> None:
-    mine = frame.index[(frame["comp"] == comp_id) & (frame["old"] == merged)].to_numpy()
-    kept = frame.index[(frame["comp"] == comp_id) & (frame["old"] == survivor)].to_numpy()
     db_session.execute(update(Person).where(Person.id == merged).values(merged_into=survivor))
     db_session.add(
         MergeLog(
@@ -234,68 +355,53 @@ def _merge(
             merged_id=merged,
             rule="shared_identifier",
             evidence={
-                "identifiers": [hashes[i] for i in mine],
-                "kept_identifiers": [hashes[i] for i in kept],
-                "types": sorted({str(kinds[i]) for i in mine}),
-                "kept_types": sorted({str(kinds[i]) for i in kept}),
+                "identifiers": [str(nodes.hashes[i]) for i in mine],
+                "kept_identifiers": [str(nodes.hashes[i]) for i in kept],
+                "types": sorted({nodes.kind(i) for i in mine}),
+                "kept_types": sorted({nodes.kind(i) for i in kept}),
             },
         )
     )
 
 
 def _store_identifiers(
-    db_session: Session,
-    nodes: pd.DataFrame,
-    kinds: np.ndarray,
-    hashes: np.ndarray,
-    person_of_node: np.ndarray,
+    db_session: Session, nodes: _Nodes, known: _Known, person_of_node: pa.Array
 ) -> None:
     """Insert new identifiers in bulk; move the few whose person changed."""
-    existing = dict(db_session.execute(select(Identifier.key_hash, Identifier.person_id)).all())
-    known = np.array([h in existing for h in hashes], dtype=bool)
-    new = np.flatnonzero(~known)
-    bulk_insert(
-        db_session,
-        Identifier.__tablename__,
-        pa.table(
-            {
-                "type": pa.array(kinds[new].tolist(), pa.string()),
-                "key_hash": pa.array(hashes[new].tolist(), pa.string()),
-                "masked": pa.array(nodes["masked"].to_numpy()[new].tolist(), pa.string()),
-                "person_id": pa.array(person_of_node[new].tolist(), pa.string()),
-                "first_seen": pa.array(nodes["first_seen"].iloc[new], pa.timestamp("us", "UTC")),
-                "last_seen": pa.array(nodes["last_seen"].iloc[new], pa.timestamp("us", "UTC")),
-            }
-        ),
-    )
-    last = nodes["last_seen"].tolist()
-    for i in np.flatnonzero(known):
-        if existing[hashes[i]] != person_of_node[i]:
-            db_session.execute(
-                update(Identifier)
-                .where(Identifier.key_hash == hashes[i])
-                .values(person_id=person_of_node[i], last_seen=last[i])
-            )
+    columns = ["kind", "key_hash", "masked", "first_seen", "last_seen"]
+    fresh = nodes.table.select(columns).append_column("person_id", person_of_node)
+    if known.found.any():
+        fresh = fresh.filter(pa.array(~known.found))
+    # Nodes come in the order of the (type, key_hash) index, so the inserts append to it.
+    fresh = fresh.rename_columns(["type", *columns[1:], "person_id"])
+    bulk_insert(db_session, Identifier.__tablename__, fresh)
+    person = person_of_node.to_numpy(zero_copy_only=False)
+    moved = np.flatnonzero(known.found & (known.stored != person))
+    if len(moved):
+        last = nodes.table.column("last_seen").take(pa.array(moved)).to_pylist()
+        table = cast(Table, Identifier.__table__)
+        db_session.execute(
+            update(table)
+            .where(table.c.key_hash == bindparam("moved_hash"))
+            .values(person_id=bindparam("moved_person"), last_seen=bindparam("moved_last")),
+            [
+                {"moved_hash": nodes.hashes[i], "moved_person": person[i], "moved_last": seen}
+                for i, seen in zip(moved.tolist(), last, strict=True)
+            ],
+        )
     db_session.flush()
 
 
 def _publish_map(
-    events: EventStore,
-    spellings: pa.Table,
-    keys: pd.Index,
-    person_of_node: np.ndarray,
-    shared: np.ndarray,
+    events: EventStore, spellings: pa.Table, person_of_node: pa.Array, shared: np.ndarray
 ) -> None:
     """Write ``identity_map`` (raw key as in events → person) for read-time resolution."""
-    usable = ~shared
-    by_key = pd.Series(person_of_node[usable], index=keys[usable])
-    raw = spellings.to_pandas()
-    raw["person_id"] = by_key.reindex(raw["key"]).to_numpy()
-    raw = raw.dropna(subset=["person_id"]).drop_duplicates("raw_key")
+    node = _int_column(spellings, "node")
+    usable = ~shared[node]
     table = pa.table(
         {
-            "key": pa.array(raw["raw_key"].tolist(), pa.string()),
-            "person_id": pa.array(raw["person_id"].tolist(), pa.string()),
+            "key": spellings.column("raw_key").filter(pa.array(usable)),
+            "person_id": person_of_node.take(pa.array(node[usable])),
         }
     )
     events.replace_table(IDENTITY_MAP_TABLE, table)
