@@ -302,6 +302,10 @@ from siyu.tags.cli import tags_app  # noqa: E402
 
 app.add_typer(tags_app, name="tags")
 
+from siyu.segments.cli import segments_app  # noqa: E402
+
+app.add_typer(segments_app, name="segments")
+
 
 def main() -> None:
     app()

@@ -1,13 +1,16 @@
-"""The stores a CLI command works on, opened from settings and closed after (one place)."""
+"""What CLI commands share: the stores, opened from settings and closed after; reading files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from siyu.core.config import Settings
+from siyu.core.errors import InvalidInputError
+from siyu.core.i18n import N_
 from siyu.events import EventStore, open_event_store
 
 
@@ -29,3 +32,13 @@ def open_stores() -> Iterator[tuple[Settings, Session, EventStore]]:
             yield settings, session, events
     finally:
         database.dispose()
+
+
+def read_text_file(file: Path) -> str:
+    """A UTF-8 file's text, or a clear error naming it."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            N_("Cannot read {path}: {reason}"), path=str(file), reason=str(exc)
+        ) from None

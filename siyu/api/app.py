@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
     from siyu.tags.router import router as tags_router
 
     app.include_router(tags_router)
+    from siyu.segments.router import router as segments_router
+
+    app.include_router(segments_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "siyu.collect.models",
     "siyu.collect.webhooks.models",
     "siyu.tags.models",
+    "siyu.segments.models",
 )
 
 

@@ -37,7 +37,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _register() -> None:
     from siyu.cli import handle_errors
-    from siyu.cli_stores import open_stores
+    from siyu.cli_stores import open_stores, read_text_file
 
     @tags_app.command("list")
     @handle_errors
@@ -128,7 +128,7 @@ def _register() -> None:
         file: Annotated[Path, typer.Option("--file", "-f", help="YAML with one or more tags.")],
     ) -> None:
         """Create new tags from YAML (see `siyu tags export` for the format)."""
-        definitions = definitions_from_yaml(_read(file))
+        definitions = definitions_from_yaml(read_text_file(file))
         with open_stores() as (_settings, session, _events):
             service.ensure_builtin(session)
             for definition in definitions:
@@ -143,7 +143,7 @@ def _register() -> None:
         """Create or update tags from YAML, all or nothing; each change is a new version."""
         with open_stores() as (_settings, session, _events):
             service.ensure_builtin(session)
-            counts = service.import_yaml(session, _read(file), by="cli")
+            counts = service.import_yaml(session, read_text_file(file), by="cli")
         console.print(
             _("{created} created, {updated} updated, {unchanged} unchanged").format(**counts)
         )
@@ -289,17 +289,6 @@ def _value(text: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
-
-
-def _read(file: Path) -> str:
-    from siyu.core.errors import InvalidInputError
-
-    try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(
-            N_("Cannot read {path}: {reason}"), path=str(file), reason=str(exc)
-        ) from None
 
 
 _register()

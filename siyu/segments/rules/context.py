@@ -6,23 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
+
+from siyu.tags.definitions import ValueType as ValueType  # the one list of value types
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from siyu.segments.rules.ast import Rule
-
-
-class ValueType(StrEnum):
-    BOOL = "bool"
-    ENUM = "enum"
-    NUMBER = "number"
-    DATE = "date"
-    LIST = "list"
-    STRING = "string"
 
 
 @dataclass(frozen=True)
