@@ -57,7 +57,12 @@ class Members(BaseModel):
     replace: bool = True
 
 
-@router.post("/count", response_model=CountRead, summary="Count (and sample) an unsaved rule")
+@router.post(
+    "/count",
+    response_model=CountRead,
+    summary="Count (and sample) an unsaved rule",
+    responses=PROBLEMS,
+)
 async def count_rule(
     body: RuleBody, db_session: DbSession, events: Events, ctx: Context
 ) -> CountRead:
@@ -76,7 +81,7 @@ async def count_rule(
     return await run_in_threadpool(work)
 
 
-@router.get("", response_model=SegmentPage, summary="List segments")
+@router.get("", response_model=SegmentPage, summary="List segments", responses=PROBLEMS)
 async def list_segments(
     db_session: DbSession,
     segment_status: Annotated[

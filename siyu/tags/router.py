@@ -60,7 +60,12 @@ class PersonTags(BaseModel):
     tags: dict[str, Any]
 
 
-@router.get("/v1/tags", response_model=TagPage, summary="List tags (filter, sort, page)")
+@router.get(
+    "/v1/tags",
+    response_model=TagPage,
+    summary="List tags (filter, sort, page)",
+    responses=PROBLEMS,
+)
 async def list_tags(
     db_session: DbSession,
     category: Category | None = None,
@@ -122,6 +127,7 @@ async def refresh(
     "/v1/tags/refreshes",
     response_model=list[TagRefreshRead],
     summary="Recent tag refreshes, newest first",
+    responses=PROBLEMS,
 )
 async def list_refreshes(
     db_session: DbSession, limit: Annotated[int, Query(ge=1, le=200)] = 20

@@ -26,14 +26,18 @@ OPERATIONS = sorted(
     for path, item in create_app().openapi()["paths"].items()
     for method in item
 )
-# Operations whose bodies carry meaning no JSON Schema can state (a formula must parse, a
-# referenced tag must exist, enum values only on enum tags): a schema-valid body may still get a
-# 422 problem. They are fuzzed for everything else (no 5xx, responses match the schema).
+# Operations whose bodies carry meaning no JSON Schema can state (a formula or a rule must
+# parse, a referenced tag must exist, enum values only on enum tags): a schema-valid body may
+# still get a 422 problem. They are fuzzed for everything else (no 5xx, responses match).
 SEMANTIC_422 = {
     ("POST", "/v1/tags"),
     ("PUT", "/v1/tags/{key}"),
     ("PUT", "/v1/tags/{key}/assignments"),
     ("POST", "/v1/tags/refresh"),
+    ("POST", "/v1/segments"),
+    ("POST", "/v1/segments/count"),
+    ("PUT", "/v1/segments/{key}/rule"),
+    ("PUT", "/v1/segments/{key}/members"),
 }
 
 
