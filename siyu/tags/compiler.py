@@ -283,8 +283,6 @@ def prepare_events(
             columns[_prop_column(key)] = ibis.ifelse(scope.name.isin(users), raw, ibis.null(str))
         elif name == "hour":
             columns["hour"] = local.hour().cast("string")
-        elif name in ("amount", "quantity"):
-            columns[name] = scope[name].cast("float64")
         elif name != "name":
             columns[name] = scope[name]
     for spec in traits:
@@ -330,7 +328,9 @@ def event_field(events: ir.Table, name: str, *, numeric: bool = False) -> ir.Val
             value = json_text(events.properties.cast("json")[key])
         return value.try_cast("float64") if numeric else value
     column = events[name]
-    if numeric and not column.type().is_floating():
+    # Money stays decimal: sums are exact, so equal amounts tie exactly in quintiles and a
+    # half-cent average rounds the same way whatever the summation order.
+    if numeric and not column.type().is_numeric():
         return column.try_cast("float64")
     return column
 
