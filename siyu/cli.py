@@ -306,6 +306,10 @@ from siyu.segments.cli import segments_app  # noqa: E402
 
 app.add_typer(segments_app, name="segments")
 
+from siyu.segments.tiers_api import tiers_app  # noqa: E402
+
+app.add_typer(tiers_app, name="tiers")
+
 
 def main() -> None:
     app()

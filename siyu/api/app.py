@@ -96,6 +96,9 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
     from siyu.segments.router import router as segments_router
 
     app.include_router(segments_router)
+    from siyu.segments.tiers_api import router as tiers_router
+
+    app.include_router(tiers_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

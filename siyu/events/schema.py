@@ -85,3 +85,8 @@ IDENTIFIER_TYPES = (
 )
 
 CHANNELS = ("wecom", "miniprogram", "app", "web", "sms", "email", "store", "crm")
+
+# Events siyu itself records about a person (tier_changed, segment_entered, …) name the person
+# directly: user_id = "oneid:<person_id>". Identity resolution skips these keys; reading events
+# resolves them to the person as is.
+ONEID_PREFIX = "oneid:"

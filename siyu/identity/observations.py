@@ -17,6 +17,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from siyu.events.schema import ONEID_PREFIX
 from siyu.identity.rules import EMAIL_PATTERN, KNOWN_TYPES
 
 NULL_TEXT = ibis.null(str)
@@ -114,7 +115,7 @@ def _raw_values(events: ir.Table, extra: ir.Table) -> ir.Table:
     whether events spell them as a key. ``user_id`` and ``anonymous_id`` are grouped straight
     from the events; ``extra`` holds the other sightings (identifiers, aliases). A pair is
     distinct within each of these three sources, not across them."""
-    users = events.filter(events.user_id.notnull())
+    users = events.filter(events.user_id.notnull(), ~events.user_id.startswith(ONEID_PREFIX))
     users = users.group_by(users.user_id).aggregate(
         first_seen=users.ts.min(), last_seen=users.ts.max(), n=users.count()
     )

@@ -30,6 +30,7 @@ from siyu.core.errors import NotFoundError
 from siyu.core.i18n import N_
 from siyu.core.ids import new_id
 from siyu.events import EventStore
+from siyu.events.schema import ONEID_PREFIX
 from siyu.identity import graph
 from siyu.identity.models import Identifier, MergeLog, Person, ResolveSummary
 from siyu.identity.observations import identity_tables
@@ -411,7 +412,8 @@ def _publish_map(
 
 
 def person_events(events: EventStore) -> Any:
-    """The events table with ``person_id`` resolved through the identity map (Ibis)."""
+    """The events table with ``person_id`` resolved through the identity map (Ibis); events
+    siyu records about a person (``oneid:<person_id>``) resolve to that person."""
     table = events.table()
     if not events.has_table(IDENTITY_MAP_TABLE):
         return table.mutate(person_id=ibis.null(str))
@@ -421,7 +423,12 @@ def person_events(events: EventStore) -> Any:
     joined = table.left_join(by_user, table.user_id == by_user.user_key).left_join(
         by_device, ("anonymous_id:" + table.anonymous_id) == by_device.device_key
     )
-    return joined.mutate(person_id=joined.user_person.coalesce(joined.device_person)).drop(
+    named = ibis.cases(
+        (joined.user_id.startswith(ONEID_PREFIX), joined.user_id.substr(len(ONEID_PREFIX))),
+        else_=ibis.null(str),
+    )
+    person = joined.user_person.coalesce(joined.device_person, named)
+    return joined.mutate(person_id=person).drop(
         "user_person", "user_key", "device_person", "device_key"
     )
 
