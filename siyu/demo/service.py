@@ -326,6 +326,14 @@ def _compute(settings: Settings, database: Database, events: EventStore, console
     console.print(
         _("Tags: {count} tags for {people:,} people").format(count=len(run.tags), people=run.people)
     )
+    from siyu.segments import tiers
+
+    scheme = tiers.load_scheme(settings.home)
+    moved = tiers.evaluate(events, scheme, tz=settings.tz, as_of=run.as_of)
+    shares = [
+        f"{level.name_zh} {moved.distribution.get(level.key, 0):,}" for level in scheme.levels
+    ]
+    console.print(_("Tiers: {distribution}").format(distribution=", ".join(shares)))
 
 
 def serve_forever(
