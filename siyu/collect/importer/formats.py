@@ -33,6 +33,7 @@ from siyu.core.i18n import N_
 ROW = "__row"
 FINGERPRINT_HEAD_BYTES = 1 << 20
 CSV_BLOCK_BYTES = 4 << 20
+PARQUET_BUFFER_BYTES = 64 << 10  # read buffer per column of a Parquet file (pages go past it)
 
 _EXTENSIONS = {
     ".csv": ImportFormat.csv,
@@ -367,9 +368,15 @@ def _flatten(table: pa.Table) -> pa.Table:
 
 def _parquet_tables(path: Path, batch_size: int, *, skip: int = 0) -> Iterator[pa.Table]:
     """The file's rows after the first ``skip``: whole row groups before them are never
-    read (their sizes are in the footer), the rest of the first one is sliced off."""
+    read (their sizes are in the footer), the rest of the first one is sliced off.
+
+    Each column is read page by page through a small buffer. Not pre-buffered: Arrow's
+    pre-buffer (on by default) coalesces column chunks into reads of up to 32 MiB and keeps
+    every range it has read until the reader closes, so memory grew with the file instead
+    of staying at a few batches. Not unbuffered either (buffer_size 0): that reads a whole
+    column chunk at once, tens of MiB per column in a file written in large row groups."""
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ImportFileError(
             N_("{path} cannot be read as Parquet: {reason}"),

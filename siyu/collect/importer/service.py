@@ -217,7 +217,10 @@ def _save(database: Database, job: ImportJob) -> None:
 
 @dataclass
 class _InFlight:
-    batch: Batch
+    """A batch being appended: what its checkpoint needs, not the rows it was read from."""
+
+    index: int
+    parser_rejects: list[tuple[int, str, str]]
     converted: Converted
     append: Future[AppendResult]
 
@@ -267,7 +270,7 @@ class _Run:
     def checkpoint(self, flight: _InFlight) -> None:
         result = flight.append.result()
         job, converted = self.job, flight.converted
-        parsed_badly = flight.batch.parser_rejects
+        parsed_badly = flight.parser_rejects
         problems = dict(job.rejected_by_reason)
         if converted.rejects.num_rows:
             for item in pc.value_counts(converted.rejects.column("reason")).to_pylist():
@@ -276,7 +279,7 @@ class _Run:
             problems["malformed_record"] = problems.get("malformed_record", 0) + len(parsed_badly)
             self.report.write(parser_problems(parsed_badly))
         self.report.write(converted.rejects)
-        job.batches_done = flight.batch.index + 1
+        job.batches_done = flight.index + 1
         job.rows_read += converted.rows + len(parsed_badly)
         job.accepted += result.inserted
         job.duplicates += result.duplicates
@@ -303,7 +306,7 @@ class _Run:
                         if on_progress is not None:
                             on_progress(self.job.rows_read, total)
                     appending = writer.submit(self.events.append, converted.events)
-                    flight = _InFlight(batch, converted, appending)
+                    flight = _InFlight(batch.index, batch.parser_rejects, converted, appending)
                 if flight is not None:
                     self.checkpoint(flight)
                     flight = None
