@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError, InvalidInputError, NotFoundError
 from siyu.core.i18n import N_
-from siyu.events import EventStore
+from siyu.events import EventStore, system
 from siyu.identity import service as identity
 from siyu.segments.models import (
     EvaluationRead,
@@ -354,6 +354,7 @@ def evaluate(context: TagWorld, key: str) -> EvaluationRead:
     mine = changes.filter(changes.evaluation_id == evaluation.id)
     summary = mine.group_by("change").aggregate(n=mine.count()).to_pyarrow().to_pylist()
     by_change = {r["change"]: int(r["n"]) for r in summary}
+    _emit_changes(events, mine, key, evaluation.id, context.now)
     evaluation.entered = by_change.get("entered", 0)
     evaluation.exited = by_change.get("exited", 0)
     table = events.table(MEMBERS_TABLE)
@@ -361,6 +362,24 @@ def evaluate(context: TagWorld, key: str) -> EvaluationRead:
     row.members, row.evaluated_at = evaluation.members, context.now
     db_session.flush()
     return EvaluationRead.model_validate(evaluation)
+
+
+def _emit_changes(
+    events: EventStore, mine: ir.Table, key: str, evaluation_id: int, at: datetime
+) -> None:
+    """``segment_entered`` / ``segment_exited`` events, for journeys to trigger on."""
+    rows = mine.select("person_id", "change").to_pyarrow().to_pylist()
+    for change in ("entered", "exited"):
+        people = [r["person_id"] for r in rows if r["change"] == change]
+        system.record(
+            events,
+            name=f"segment_{change}",
+            source="siyu.segments",
+            at=at,
+            person_ids=people,
+            properties=[{"segment": key}] * len(people),
+            id_parts=[f"{key}:{p}:{evaluation_id}" for p in people],
+        )
 
 
 def changes(

@@ -9,7 +9,6 @@ current tiers are ``tier_current``. All set-at-a-time over ``tag_values``.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,9 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 from siyu.core.clock import utcnow
 from siyu.core.errors import InvalidInputError, NotFoundError
 from siyu.core.i18n import N_
-from siyu.events import EventStore
-from siyu.events.base import conform
-from siyu.events.schema import ONEID_PREFIX
+from siyu.events import EventStore, system
 from siyu.tags import service as tags
 from siyu.tags.definitions import KEY_PATTERN
 from siyu.tags.formula import FormulaScope, compile_formula, references
@@ -239,38 +236,25 @@ def _tier_key(rank: ir.IntegerValue, scheme: TierScheme) -> ir.StringValue:
 
 def _emit_events(events: EventStore, changes: ir.Table, scheme: TierScheme, now: datetime) -> None:
     """A ``tier_changed`` event per real change (not first assignments), once per run."""
-    moved = changes.filter(changes.reason != "initial").to_pyarrow()
-    if moved.num_rows == 0:
-        return
-    rows = moved.to_pylist()
+    rows = changes.filter(changes.reason != "initial").to_pyarrow().to_pylist()
     stamp = now.strftime("%Y%m%dT%H%M%S")
-    events.append(
-        conform(
-            pa.Table.from_pylist(
-                [
-                    {
-                        "event_id": f"tier:{scheme.key}:{r['person_id']}:{stamp}",
-                        "name": "tier_changed",
-                        "ts": now,
-                        "received_at": now,
-                        "user_id": ONEID_PREFIX + r["person_id"],
-                        "anonymous_id": None,
-                        "channel": "system",
-                        "source": "siyu.tiers",
-                        "properties": json.dumps(
-                            {
-                                "scheme": scheme.key,
-                                "from": r["from_tier"],
-                                "to": r["to_tier"],
-                                "reason": r["reason"],
-                                "win_back": r["win_back"],
-                            }
-                        ),
-                    }
-                    for r in rows
-                ]
-            )
-        )
+    system.record(
+        events,
+        name="tier_changed",
+        source="siyu.tiers",
+        at=now,
+        person_ids=[r["person_id"] for r in rows],
+        properties=[
+            {
+                "scheme": scheme.key,
+                "from": r["from_tier"],
+                "to": r["to_tier"],
+                "reason": r["reason"],
+                "win_back": r["win_back"],
+            }
+            for r in rows
+        ],
+        id_parts=[f"{scheme.key}:{r['person_id']}:{stamp}" for r in rows],
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from siyu.core.clock import utcnow
 from siyu.core.errors import ConflictError, InvalidInputError, NotFoundError
 from siyu.core.i18n import N_
-from siyu.events import EventStore
+from siyu.events import EventStore, system
 from siyu.identity import service as identity
 from siyu.tags.compiler import (
     STORAGE_TYPES,
@@ -612,10 +612,36 @@ def _compute(
         replace={VALUES_TABLE: new},
         drop=_STAGING,
     )
+    if changes:
+        _emit_transitions(events, run.id, clock.as_of)
     report("stats", 5, steps)
     _publish_stats(events, active_definitions(db_session), clock.as_of)
     report("done", steps, steps)
     return people, changes, mode
+
+
+# Tags whose changes are also events journeys can trigger on (tag key → event name).
+EMITTED_CHANGES = {"lifecycle_stage": "lifecycle_changed"}
+
+
+def _emit_transitions(events: EventStore, refresh_id: int, at: datetime) -> None:
+    history = events.table(HISTORY_TABLE)
+    for key, name in EMITTED_CHANGES.items():
+        rows = (
+            history.filter(history.refresh_id == refresh_id, history.tag_key == key)
+            .select("person_id", "old_value", "new_value")
+            .to_pyarrow()
+            .to_pylist()
+        )
+        system.record(
+            events,
+            name=name,
+            source="siyu.tags",
+            at=at,
+            person_ids=[r["person_id"] for r in rows],
+            properties=[{"tag": key, "from": r["old_value"], "to": r["new_value"]} for r in rows],
+            id_parts=[f"{r['person_id']}:{refresh_id}" for r in rows],
+        )
 
 
 def _drop_staging(events: EventStore) -> None:

@@ -126,6 +126,14 @@ def test_evaluations_record_who_entered_and_exited(tagged: EventStore, database:
         exited = service.changes(tagged, "recent", change="exited")
         assert sorted(r["person_id"] for r in exited) == ["p_a", "p_b"]
         assert [e.members for e in service.evaluations(session, "recent")] == [0, 2, 1]
+    emitted = tagged.table().filter(lambda t: t.name.startswith("segment_")).to_pyarrow()
+    names = sorted(zip(emitted["name"].to_pylist(), emitted["user_id"].to_pylist(), strict=True))
+    assert names == [
+        ("segment_entered", "oneid:p_a"),
+        ("segment_entered", "oneid:p_b"),
+        ("segment_exited", "oneid:p_a"),
+        ("segment_exited", "oneid:p_b"),
+    ]
 
 
 def test_static_lists_keep_known_people_only(tagged: EventStore, database: Database) -> None:

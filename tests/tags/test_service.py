@@ -255,6 +255,13 @@ def test_history_records_changes_and_answers_who_became(
     assert [r["person_id"] for r in became] == ["p_c"]
     assert became[0]["old_value"] == "prospect"
     assert service.history(world, key="lifecycle_stage", since=AS_OF + timedelta(days=1)) == []
+    emitted = world.table().filter(lambda t: t.name == "lifecycle_changed").to_pyarrow()
+    assert emitted["user_id"].to_pylist() == ["oneid:p_c"]
+    assert json.loads(emitted["properties"][0].as_py()) == {
+        "tag": "lifecycle_stage",
+        "from": "prospect",
+        "to": "new",
+    }
 
 
 def test_incremental_refresh_equals_full_refresh(world: EventStore, database: Database) -> None:
