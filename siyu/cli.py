@@ -170,6 +170,26 @@ def serve(
     serve_forever(_settings(), host=host, port=port)
 
 
+@app.command()
+@handle_errors
+def tick(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Do the scheduled work that is due now (tags by cadence, tiers, segments), then exit."""
+    from siyu.cli_stores import open_stores
+    from siyu.scheduler import tick as run_tick
+    from siyu.store import open_database
+
+    with open_stores() as (settings, _session, events):
+        database = open_database(settings.resolved_database_url)
+        try:
+            summary = run_tick(database, events, settings)
+        finally:
+            database.dispose()
+    if as_json:
+        console.print_json(json.dumps(summary, ensure_ascii=False))
+        return
+    console.print(summary)
+
+
 # -- demo ---------------------------------------------------------------------------------
 
 PeopleOpt = Annotated[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -46,11 +47,17 @@ class TrackingCORS:
             await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, events: EventStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    events: EventStore | None = None,
+    scheduler: bool = False,
+) -> FastAPI:
     """Build the app. Stores are opened when it starts (lifespan) and closed when it stops.
 
     ``events`` lets a caller that already holds the event store (``siyu demo``) share it:
-    an embedded DuckDB file admits one writing process.
+    an embedded DuckDB file admits one writing process. ``scheduler`` runs the scheduled work
+    (``siyu.scheduler``) in the server, which owns the event store (``siyu serve`` does).
     """
 
     @asynccontextmanager
@@ -61,9 +68,14 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
         context = AppContext.open(resolved, events=events)
         app.state.context = context
         try:
-            async with running_writer(context.events) as writer:
-                app.state.collect_writer = writer
-                yield
+            background = _start_scheduler(context) if scheduler else None
+            try:
+                async with running_writer(context.events) as writer:
+                    app.state.collect_writer = writer
+                    yield
+            finally:
+                if background is not None:
+                    background.stop(timeout=60)
         finally:
             from siyu.tags import runner
 
@@ -106,3 +118,14 @@ def create_app(settings: Settings | None = None, *, events: EventStore | None = 
         return RedirectResponse("/docs")
 
     return app
+
+
+def _start_scheduler(context: AppContext) -> Any:
+    from siyu.scheduler import Scheduler
+
+    interval = context.settings.scheduler_interval
+    if interval <= 0 or context.events is None:
+        return None
+    background = Scheduler(context.database, context.events, context.settings, interval)
+    background.start()
+    return background

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         default="zh-CN",
         description="SIYU_LANG: language of the console, CLI and messages (zh-CN or en).",
     )
+    scheduler_interval: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="SIYU_SCHEDULER_INTERVAL: seconds between the server's scheduled runs "
+        "(tags by cadence, tiers, segments); 0 turns the scheduler off.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="SIYU_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."
     )

@@ -349,5 +349,5 @@ def serve_forever(
     secret_key(settings)
     if events is None:
         open_event_store(settings.resolved_events_url).close()
-    app = create_app(settings, events=events)
+    app = create_app(settings, events=events, scheduler=True)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)

@@ -58,11 +58,19 @@ class TagWorld:
         definitions = tags.active_definitions(self.db_session)
         self._tags = {d.key: d for d in definitions}
         self._traits = {d.compute.trait: d for d in definitions if isinstance(d.compute, Trait)}
-        self._values = (
+        values = (
             self.events_store.table(tags.VALUES_TABLE)
             if self.events_store.has_table(tags.VALUES_TABLE)
-            else None
+            else self.people()
         )
+        # A tag defined but not refreshed yet reads as null (no one matches it) until the
+        # next refresh, so segments can be saved before their tags have values.
+        missing = {
+            d.key: ibis.null(tags.storage_type(d))
+            for d in definitions
+            if d.key not in values.columns
+        }
+        self._values = values.mutate(**missing) if missing else values
 
     @property
     def now(self) -> datetime:
@@ -78,9 +86,7 @@ class TagWorld:
         return self.events_store.table(identity.IDENTITY_MAP_TABLE).select("person_id").distinct()
 
     def _info(self, definition: TagDefinition | None) -> FieldInfo | None:
-        if definition is None or self._values is None:
-            return None
-        if definition.key not in self._values.columns:
+        if definition is None:
             return None
         return FieldInfo(definition.key, definition.value_type, definition.values)
 
@@ -88,7 +94,7 @@ class TagWorld:
         return self._info(self._tags.get(key))
 
     def tags(self) -> ir.Table:
-        return self._values if self._values is not None else self.people()
+        return self._values
 
     def trait_info(self, key: str) -> FieldInfo | None:
         info = self._info(self._traits.get(key))
