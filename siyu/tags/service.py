@@ -562,11 +562,18 @@ def _compute(
     old = events.table(VALUES_TABLE) if events.has_table(VALUES_TABLE) else None
     person_keys = [d.key for d in the_plan.person]
     mode = options.mode
-    since = _last_watermark(db_session, run.id) if mode == "incremental" else None
+    last = _last_done(db_session, run.id) if mode == "incremental" else None
+    since = last.watermark if last is not None else None
     if mode == "incremental" and (
-        old is None or since is None or not set(person_keys) <= set(old.columns)
+        old is None
+        or last is None
+        or since is None
+        or not set(person_keys) <= set(old.columns)
+        or last.as_of.astimezone(clock.tz).date() != clock.today
     ):
-        mode = "full"  # nothing to build on, or definitions changed: compute everybody
+        # Nothing to build on, definitions changed, or a new local day began: windows moved
+        # and days-since values grew for everybody, so only a full refresh is exact.
+        mode = "full"
     report("events", 0, steps)
     if mode == "incremental" and old is not None and since is not None:
         affected = _affected(all_events, universe, old, since)
@@ -659,13 +666,13 @@ def _watermark(events: EventStore) -> datetime | None:
     return value if value is None else value.astimezone(UTC)
 
 
-def _last_watermark(db_session: Session, current_run: int) -> datetime | None:
-    return db_session.scalar(
-        select(TagRefresh.watermark)
+def _last_done(db_session: Session, current_run: int) -> TagRefresh | None:
+    return db_session.scalars(
+        select(TagRefresh)
         .where(TagRefresh.status == "done", TagRefresh.id != current_run)
         .order_by(TagRefresh.id.desc())
         .limit(1)
-    )
+    ).first()
 
 
 def _affected(all_events: ir.Table, universe: ir.Table, old: ir.Table, since: datetime) -> ir.Table:

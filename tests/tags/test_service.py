@@ -473,3 +473,14 @@ def test_cli_list_show_export_import_refresh(
 def test_not_found_is_not_found(database: Database) -> None:
     with database.unit_of_work() as session, pytest.raises(NotFoundError):
         service.get_tag(session, "nope")
+
+
+def test_incremental_on_a_new_day_is_a_full_refresh(world: EventStore, database: Database) -> None:
+    keys = ["orders_count_7d", "days_since_last_order"]
+    refresh(database, world, keys=keys)
+    next_day = AS_OF + timedelta(days=5)
+    run = refresh(database, world, mode="incremental", keys=keys, as_of=next_day)
+    assert run.mode == "full"  # windows moved for everybody: only a full refresh is exact
+    got = values(world)
+    assert got["p_b"]["days_since_last_order"] == 45  # was 40, nobody had new events
+    assert got["p_a"]["orders_count_7d"] == 0
