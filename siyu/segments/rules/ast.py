@@ -28,23 +28,20 @@ from pydantic import (
 
 from siyu.core.i18n import N_
 from siyu.segments.rules.errors import RuleJsonError
+from siyu.tags.definitions import EVENT_FIELDS as TAG_EVENT_FIELDS
+from siyu.tags.definitions import PROPERTY_PREFIX as PROPERTY_PREFIX
+from siyu.tags.definitions import ValueType
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SEGMENT_KEY = r"^[a-z][a-z0-9_]*$"
-PROPERTY_PREFIX = "properties."
-EVENT_STRING_FIELDS = (
-    "channel",
-    "source",
-    "scene",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "currency",
-    "sku",
-    "category",
-    "order_id",
+# The event fields a rule may filter on: the tags' own list, less ``name`` (a rule names its
+# event) and ``hour`` (not a stored column).
+EVENT_STRING_FIELDS = tuple(
+    k for k, t in TAG_EVENT_FIELDS.items() if t is ValueType.STRING and k != "name"
 )
-EVENT_NUMBER_FIELDS = ("amount", "quantity")
+EVENT_NUMBER_FIELDS = tuple(
+    k for k, t in TAG_EVENT_FIELDS.items() if t is ValueType.NUMBER and k != "hour"
+)
 EVENT_FIELDS = EVENT_STRING_FIELDS + EVENT_NUMBER_FIELDS
 EVENT_FIELD = r"^(?:[A-Za-z_][A-Za-z0-9_]*|properties\.[A-Za-z_][A-Za-z0-9_]*)$"
 
