@@ -466,6 +466,40 @@ def find_by_identifier(
     return get_person(db_session=db_session, person_id=identifier.person_id)
 
 
+def people_by_identifiers(
+    *, db_session: Session, hash_key: bytes, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """(type, raw value) → person id, for many identifiers in a few queries (a list upload)."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for kind, value in pairs:
+        normal = normalize(kind, value)
+        if normal is not None:
+            wanted[key_hash(hash_key, f"{kind}:{normal}")] = (kind, value)
+    found: dict[tuple[str, str], str] = {}
+    hashes = list(wanted)
+    for start in range(0, len(hashes), 5000):
+        chunk = hashes[start : start + 5000]
+        for digest, person_id in db_session.execute(
+            select(Identifier.key_hash, Identifier.person_id).where(Identifier.key_hash.in_(chunk))
+        ):
+            found[wanted[digest]] = person_id
+    return found
+
+
+def masked_identifiers(*, db_session: Session, person_ids: list[str]) -> dict[str, list[str]]:
+    """Each person's identifiers as ``type:masked`` (138****5678), ordered by type."""
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(person_ids), 5000):
+        chunk = person_ids[start : start + 5000]
+        for person_id, kind, masked in db_session.execute(
+            select(Identifier.person_id, Identifier.type, Identifier.masked)
+            .where(Identifier.person_id.in_(chunk))
+            .order_by(Identifier.person_id, Identifier.type, Identifier.id)
+        ):
+            found.setdefault(person_id, []).append(f"{kind}:{masked}")
+    return found
+
+
 def identifiers_of(*, db_session: Session, person_id: str) -> list[Identifier]:
     return list(
         db_session.scalars(

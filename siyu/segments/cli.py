@@ -10,8 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from siyu.core.config import secret_key
 from siyu.core.i18n import N_
 from siyu.core.i18n import gettext as _
+from siyu.identity import service as identity
 from siyu.segments import service
 from siyu.segments.models import SegmentCreate
 from siyu.segments.rules import to_json, to_text
@@ -65,7 +67,8 @@ def _register() -> None:
             Path | None, typer.Option(help="The rule as a JSON file (its JSON form).")
         ] = None,
         static: Annotated[
-            Path | None, typer.Option(help="A static list: a file of person ids, one per line.")
+            Path | None,
+            typer.Option(help="A static list: one person id or TYPE:VALUE (phone:138…) a line."),
         ] = None,
         schedule: Annotated[str, typer.Option(help="manual, daily or hourly.")] = "daily",
         description: Annotated[str, typer.Option(help="What it is for.")] = "",
@@ -88,7 +91,9 @@ def _register() -> None:
             world = service.world(session, events, tz=settings.tz)
             created = service.create_segment(session, world, spec)
             if static is not None:
-                ids = [line.strip() for line in read_text_file(static).splitlines() if line.strip()]
+                lines = [x.strip() for x in read_text_file(static).splitlines() if x.strip()]
+                hash_key = identity.derive_hash_key(secret_key(settings))
+                ids = service.people_from_lines(session, hash_key, lines)
                 result = service.upload_members(session, events, key, ids)
                 console.print(
                     _("{members:,} members; {unknown:,} unknown ids left out").format(**result)

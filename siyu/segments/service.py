@@ -27,6 +27,7 @@ from siyu.core.errors import ConflictError, InvalidInputError, NotFoundError
 from siyu.core.i18n import N_
 from siyu.events import EventStore, system
 from siyu.identity import service as identity
+from siyu.identity.rules import is_valid_type
 from siyu.segments.models import (
     EvaluationRead,
     Segment,
@@ -282,6 +283,26 @@ def upload_members(
     }
 
 
+def people_from_lines(db_session: Session, hash_key: bytes, lines: Sequence[str]) -> list[str]:
+    """A list as operators upload it: person ids, or identifiers ``TYPE:VALUE`` (phone:138…).
+
+    Identifiers are looked up through their blind index; those nobody has stay as given (and
+    are then reported unknown)."""
+    pairs = [_identifier(line) for line in lines]
+    found = identity.people_by_identifiers(
+        db_session=db_session, hash_key=hash_key, pairs=[p for p in pairs if p is not None]
+    )
+    return [
+        found.get(pair, line) if pair is not None else line
+        for line, pair in zip(lines, pairs, strict=True)
+    ]
+
+
+def _identifier(line: str) -> tuple[str, str] | None:
+    kind, sep, value = line.partition(":")
+    return (kind, value) if sep and value and is_valid_type(kind) else None
+
+
 def world_people(events: EventStore) -> ir.Table:
     if not events.has_table(identity.IDENTITY_MAP_TABLE):
         return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))
@@ -439,24 +460,11 @@ def export_rows(
         .limit(EXPORT_LIMIT)
     )
     data = table.to_pyarrow()
-    masked = _masked_identifiers(context.db_session, data.column("person_id").to_pylist())
+    ids = data.column("person_id").to_pylist()
+    found = identity.masked_identifiers(db_session=context.db_session, person_ids=ids)
+    masked = [";".join(found.get(p, [])) for p in ids]
     del show_pii  # identifiers are stored masked only (see identity); nothing more to reveal
     return data.append_column("identifiers", pa.array(masked, pa.string()))
-
-
-def _masked_identifiers(db_session: Session, person_ids: list[str]) -> list[str]:
-    from siyu.identity.models import Identifier
-
-    found: dict[str, list[str]] = {}
-    for start in range(0, len(person_ids), 5000):
-        chunk = person_ids[start : start + 5000]
-        for person_id, kind, masked in db_session.execute(
-            select(Identifier.person_id, Identifier.type, Identifier.masked)
-            .where(Identifier.person_id.in_(chunk))
-            .order_by(Identifier.person_id, Identifier.type, Identifier.id)
-        ):
-            found.setdefault(person_id, []).append(f"{kind}:{masked}")
-    return [";".join(found.get(p, [])) for p in person_ids]
 
 
 def write_export(data: pa.Table, out: Path, fmt: str) -> None:

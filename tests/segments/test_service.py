@@ -20,6 +20,7 @@ from siyu.core.config import Settings
 from siyu.core.errors import ConflictError, InvalidInputError
 from siyu.events import EventStore
 from siyu.identity.models import Identifier
+from siyu.identity.service import derive_hash_key, key_hash
 from siyu.segments import service
 from siyu.segments.models import SegmentCreate
 from siyu.segments.rules import RuleSyntaxError, UnknownNameError, parse
@@ -27,6 +28,7 @@ from siyu.store import Database
 from tests.tags.test_service import AS_OF, SHANGHAI, append, events, refresh, row, world
 
 __all__ = ["events", "world"]  # fixtures shared with the tag tests
+HASH_KEY = derive_hash_key("k" * 40)
 KEYS = ["orders_count_30d", "orders_amount_365d", "gender", "lifecycle_stage"]
 
 
@@ -34,8 +36,9 @@ KEYS = ["orders_count_30d", "orders_amount_365d", "gender", "lifecycle_stage"]
 def tagged(world: EventStore, database: Database) -> EventStore:
     refresh(database, world, keys=KEYS)
     with database.unit_of_work() as session:
+        digest = key_hash(HASH_KEY, "phone:+8613800135678")
         session.add(
-            Identifier(type="phone", key_hash="h" * 64, masked="138****5678", person_id="p_a")
+            Identifier(type="phone", key_hash=digest, masked="138****5678", person_id="p_a")
         )
     return world
 
@@ -141,10 +144,11 @@ def test_static_lists_keep_known_people_only(tagged: EventStore, database: Datab
         service.create_segment(
             ctx.db_session, ctx, SegmentCreate(key="vip_list", name="名单", kind="static")
         )
-        result = service.upload_members(
-            ctx.db_session, tagged, "vip_list", ["p_a", "p_c", "ghost", "p_a"]
-        )
-        assert result == {"given": 3, "members": 2, "unknown": 1}
+        lines = ["phone:138 0013 5678", "p_c", "ghost", "p_a", "phone:13900000000"]
+        ids = service.people_from_lines(ctx.db_session, HASH_KEY, lines)
+        assert ids == ["p_a", "p_c", "ghost", "p_a", "phone:13900000000"]
+        result = service.upload_members(ctx.db_session, tagged, "vip_list", ids)
+        assert result == {"given": 4, "members": 2, "unknown": 2}
         assert sorted(r["person_id"] for r in service.sample(ctx, parse("segment.vip_list"))) == [
             "p_a",
             "p_c",
