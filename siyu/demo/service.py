@@ -326,6 +326,13 @@ def _compute(settings: Settings, database: Database, events: EventStore, console
     console.print(
         _("Tags: {count} tags for {people:,} people").format(count=len(run.tags), people=run.people)
     )
+    for key in ("lifecycle_stage", "rfm_segment"):
+        for stats in tags.stats(events, key):
+            shares = ", ".join(
+                f"{item['value']} {item['people'] / max(stats['people'], 1):.0%}"
+                for item in stats["distribution"]["top"]
+            )
+            console.print(f"  {key}: {shares}")
     from siyu.segments import tiers
 
     scheme = tiers.load_scheme(settings.home)
