@@ -328,19 +328,19 @@ def _compute(settings: Settings, database: Database, events: EventStore, console
     )
     for key in ("lifecycle_stage", "rfm_segment"):
         for stats in tags.stats(events, key):
-            shares = ", ".join(
+            parts = ", ".join(
                 f"{item['value']} {item['people'] / max(stats['people'], 1):.0%}"
                 for item in stats["distribution"]["top"]
             )
-            console.print(f"  {key}: {shares}")
+            console.print(f"  {key}: {parts}")
     from siyu.segments import tiers
 
     scheme = tiers.load_scheme(settings.home)
     moved = tiers.evaluate(events, scheme, tz=settings.tz, as_of=run.as_of)
-    shares = [
+    levels = [
         f"{level.name_zh} {moved.distribution.get(level.key, 0):,}" for level in scheme.levels
     ]
-    console.print(_("Tiers: {distribution}").format(distribution=", ".join(shares)))
+    console.print(_("Tiers: {distribution}").format(distribution=", ".join(levels)))
 
 
 def serve_forever(
