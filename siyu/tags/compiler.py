@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from siyu.core.errors import InvalidInputError
@@ -267,6 +268,20 @@ def prepare_events(
     windows = [s.window_days for s in specs]
     if not traits and specs and None not in windows:
         scope = scope.filter(scope.ts >= clock.window_start(max(w for w in windows if w)))
+    keys = _json_keys(specs, traits)
+    if keys:
+        # One parse of the properties per event (each ``->`` would parse them again), and
+        # only on events some tag reads properties of.
+        readers = scope.name.isin(sorted({n for users in keys.values() for n in users}))
+        paths = [f'$."{k}"' for k in keys]
+        scope = scope.mutate(
+            __types=ibis.ifelse(
+                readers, _json_types(scope.properties, paths), ibis.null("array<string>")
+            ),
+            __texts=ibis.ifelse(
+                readers, _json_texts(scope.properties, paths), ibis.null("array<string>")
+            ),
+        )
     local = scope.ts + ibis.interval(seconds=int(clock.offset.total_seconds()))
     columns: dict[str, ir.Value] = {
         "person_id": scope.person_id,
@@ -275,22 +290,59 @@ def prepare_events(
         "ts": scope.ts,
         "local_date": local.date(),
     }
+    position = {k: i for i, k in enumerate(keys)}
     for name in sorted(fields):
         if name.startswith(PROPERTY_PREFIX):
             key = name.removeprefix(PROPERTY_PREFIX)
             users = sorted({n for s in specs if name in _fields_of(s) for n in s.events})
-            raw = json_text(scope.properties.cast("json")[key])
+            raw = _scalar_text(scope, position[key])
             columns[_prop_column(key)] = ibis.ifelse(scope.name.isin(users), raw, ibis.null(str))
         elif name == "hour":
             columns["hour"] = local.hour().cast("string")
         elif name != "name":
             columns[name] = scope[name]
     for spec in traits:
-        raw = json_text(scope.properties.cast("json")[spec.trait])
+        raw = _scalar_text(scope, position[spec.trait])
         columns[_trait_column(spec.trait)] = ibis.ifelse(
             scope.name == "identify", raw.nullif(""), ibis.null(str)
         )
     return scope.select(**columns)
+
+
+def _json_keys(specs: Sequence[Aggregate], traits: Sequence[Trait]) -> dict[str, set[str]]:
+    """Property keys tags read → the event names they are read on."""
+    keys: dict[str, set[str]] = defaultdict(set)
+    for spec in specs:
+        for name in _fields_of(spec):
+            if name.startswith(PROPERTY_PREFIX):
+                keys[name.removeprefix(PROPERTY_PREFIX)].update(spec.events)
+    for trait in traits:
+        keys[trait.trait].add("identify")
+    return dict(sorted(keys.items()))
+
+
+_SCALAR_TYPES = ["VARCHAR", "BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN"]
+
+
+def _scalar_text(scope: ir.Table, position: int) -> ir.StringValue:
+    """The property at ``position`` as :func:`json_text` reads it: a scalar as text, null
+    when absent, null, an object or an array."""
+    scalar = scope.__types[position].isin(_SCALAR_TYPES)
+    return ibis.ifelse(scalar, scope.__texts[position], ibis.null(str))
+
+
+# DuckDB's list forms read several paths out of one JSON document with a single parse.
+def _json_type_list(value: dt.JSON, paths: _TEXTS) -> _TEXTS:  # type: ignore[valid-type]
+    """The JSON type of the value at each path (null when absent)."""
+
+
+def _json_text_list(value: dt.JSON, paths: _TEXTS) -> _TEXTS:  # type: ignore[valid-type]
+    """The value at each path as text (strings unquoted; null when absent or null)."""
+
+
+_TEXTS = dt.Array(dt.string)
+_json_types = ibis.udf.scalar.builtin(_json_type_list, name="json_type")
+_json_texts = ibis.udf.scalar.builtin(_json_text_list, name="json_extract_string")
 
 
 def _fields_of(spec: Aggregate) -> set[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -593,17 +594,21 @@ def _compute(
         person_stage = compile_person_stage(
             the_plan.person, Sources(universe, prepared, assignments), clock
         )
-    people = events.materialize(_STAGE_PERSON, person_stage)
+    if mode == "incremental":
+        # The fresh rows and the kept ones are ranked together, so stage them first.
+        events.materialize(_STAGE_PERSON, person_stage)
+        person_stage = events.table(_STAGE_PERSON)
     report("population", 2, steps)
-    staged = events.table(_STAGE_PERSON)
-    complete = compile_population_stage(the_plan.population, staged, clock)
+    # In a full refresh the ranking reads the person stage within the same query: one
+    # write of the wide table instead of two.
+    complete = compile_population_stage(the_plan.population, person_stage, clock)
     computed = [d.key for d in the_plan.all]
     if old is not None and options.keys:
         carried = [c for c in old.columns if c != "person_id" and c not in computed]
         complete = complete.left_join(old.select("person_id", *carried), "person_id").drop(
             "person_id_right"
         )
-    events.materialize(_STAGE_ALL, complete)
+    people = events.materialize(_STAGE_ALL, complete)
     report("history", 3, steps)
     new = events.table(_STAGE_ALL)
     definitions = {d.key: d for d in the_plan.all}
@@ -622,7 +627,7 @@ def _compute(
     if changes:
         _emit_transitions(events, run.id, clock.as_of)
     report("stats", 5, steps)
-    _publish_stats(events, active_definitions(db_session), clock.as_of)
+    _publish_stats(events, active_definitions(db_session), clock.as_of, computed)
     report("done", steps, steps)
     return people, changes, mode
 
@@ -727,21 +732,27 @@ def _as_text(value: ir.Value) -> ir.StringValue:
 
 
 def _publish_stats(
-    events: EventStore, definitions: Sequence[TagDefinition], as_of: datetime
+    events: EventStore,
+    definitions: Sequence[TagDefinition],
+    as_of: datetime,
+    refreshed: Iterable[str],
 ) -> None:
-    """Coverage and value distribution of every tag in ``tag_values`` (one small table)."""
+    """Coverage and value distribution of the tags this run refreshed (one small table);
+    the rows of the other tags still in ``tag_values`` are kept as they were.
+
+    Three queries whatever the number of tags: one aggregate for coverage and the numeric
+    and date summaries, one for the quartiles, one grouped count for the most frequent values.
+    """
     values = events.table(VALUES_TABLE)
+    wanted = set(refreshed)
     present = [d for d in definitions if d.key in values.columns]
-    total = int(values.count().to_pyarrow().as_py())
+    fresh = [d for d in present if d.key in wanted]
+    summary = _summaries(values, fresh)
+    total = int(summary.pop("__people", 0) or 0)
+    tops = _top_values_of(values, fresh)
     rows = []
-    covered = (
-        values.aggregate(**{d.key: _covered(values[d.key], d.value_type) for d in present})
-        .to_pyarrow()
-        .to_pylist()
-    )
-    counts = covered[0] if covered else {}
-    for definition in present:
-        count = int(counts.get(definition.key) or 0)
+    for definition in fresh:
+        count = int(summary.get(f"covered__{definition.key}") or 0)
         rows.append(
             {
                 "tag_key": definition.key,
@@ -749,11 +760,17 @@ def _publish_stats(
                 "covered": count,
                 "coverage": round(count / total, 6) if total else 0.0,
                 "distribution": json.dumps(
-                    _distribution(values, definition), ensure_ascii=False, default=str
+                    _distribution(definition, summary, tops.get(definition.key, [])),
+                    ensure_ascii=False,
+                    default=str,
                 ),
                 "computed_at": as_of,
             }
         )
+    kept = {d.key for d in present} - wanted
+    if kept and events.has_table(STATS_TABLE):
+        old = events.table(STATS_TABLE)
+        rows += old.filter(old.tag_key.isin(sorted(kept))).to_pyarrow().to_pylist()
     table = pa.Table.from_pylist(
         rows,
         schema=pa.schema(
@@ -770,6 +787,86 @@ def _publish_stats(
     events.replace_table(STATS_TABLE, table)
 
 
+_QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75}
+# Quartiles are exact up to this many people, and beyond it read from a repeatable random
+# sample of about this size (exact ones sort every number column: minutes at millions).
+_QUANTILE_SAMPLE = 200_000
+
+
+def _summaries(values: ir.Table, definitions: Sequence[TagDefinition]) -> dict[str, Any]:
+    """People, coverage of every tag, and min/quartiles/max/mean of numbers and min/max of
+    dates, in two aggregates; keys ``covered__KEY`` and ``STAT__KEY``."""
+    numbers = [d.key for d in definitions if d.value_type is ValueType.NUMBER]
+    summary = _aggregate(values, _plain_summaries(values, definitions))
+    people = int(summary.get("__people") or 0)
+    if numbers and people:
+        sample = values
+        if people > _QUANTILE_SAMPLE:
+            sample = values.sample(_QUANTILE_SAMPLE / people, seed=20240)
+        quartiles = list(_QUANTILES.values())
+        summary |= _aggregate(
+            sample, {f"quantiles__{k}": sample[k].quantile(quartiles) for k in numbers}
+        )
+    return summary
+
+
+def _aggregate(table: ir.Table, metrics: dict[str, ir.Value]) -> dict[str, Any]:
+    rows = table.aggregate(**metrics).to_pyarrow().to_pylist()
+    return rows[0] if rows else {}
+
+
+def _plain_summaries(values: ir.Table, definitions: Sequence[TagDefinition]) -> dict[str, ir.Value]:
+    metrics: dict[str, ir.Value] = {"__people": values.count()}
+    for definition in definitions:
+        key, kind = definition.key, definition.value_type
+        column = values[key]
+        metrics[f"covered__{key}"] = _covered(column, kind)
+        if kind in (ValueType.NUMBER, ValueType.DATE):
+            metrics[f"min__{key}"] = column.min()
+            metrics[f"max__{key}"] = column.max()
+        if kind is ValueType.NUMBER:
+            metrics[f"mean__{key}"] = column.mean()
+    return metrics
+
+
+_TOP = 20
+
+
+def _top_values_of(
+    values: ir.Table, definitions: Sequence[TagDefinition]
+) -> dict[str, list[dict[str, Any]]]:
+    """The 20 most frequent values (as text) of every categorical tag, in one query."""
+    parts = []
+    for definition in definitions:
+        if definition.value_type in (ValueType.NUMBER, ValueType.DATE):
+            continue
+        column = values[definition.key]
+        if definition.value_type is ValueType.LIST:
+            listed = values.select(value=column.unnest())
+            column = listed.value
+        parts.append(
+            column.cast("string")
+            .name("value")
+            .as_table()
+            .filter(ibis._.value.notnull())
+            .mutate(tag_key=ibis.literal(definition.key))
+        )
+    if not parts:
+        return {}
+    everything = ibis.union(*parts) if len(parts) > 1 else parts[0]
+    counted = everything.group_by(["tag_key", "value"]).aggregate(people=ibis._.count())
+    ranked = counted.mutate(
+        rank=ibis.row_number().over(
+            group_by="tag_key", order_by=[ibis.desc(counted.people), counted.value]
+        )
+    )
+    rows = ranked.filter(ranked["rank"] < _TOP).order_by(["tag_key", "rank"]).to_pyarrow()
+    tops: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows.to_pylist():
+        tops[row["tag_key"]].append({"value": row["value"], "people": row["people"]})
+    return tops
+
+
 def _covered(column: ir.Value, value_type: ValueType) -> ir.Value:
     if value_type is ValueType.BOOL:
         return column.sum().cast("int64")
@@ -778,40 +875,25 @@ def _covered(column: ir.Value, value_type: ValueType) -> ir.Value:
     return column.count()
 
 
-def _distribution(values: ir.Table, definition: TagDefinition) -> dict[str, Any]:
-    column = values[definition.key]
-    kind = definition.value_type
+def _distribution(
+    definition: TagDefinition, summary: Mapping[str, Any], top: list[dict[str, Any]]
+) -> dict[str, Any]:
+    key, kind = definition.key, definition.value_type
     if kind is ValueType.NUMBER:
-        stats = (
-            values.aggregate(
-                min=column.min(),
-                p25=column.quantile(0.25),
-                median=column.quantile(0.5),
-                p75=column.quantile(0.75),
-                max=column.max(),
-                mean=column.mean(),
-            )
-            .to_pyarrow()
-            .to_pylist()[0]
-        )
+        quantiles = summary.get(f"quantiles__{key}") or [None] * len(_QUANTILES)
+        stats = {
+            "min": summary.get(f"min__{key}"),
+            **dict(zip(_QUANTILES, quantiles, strict=True)),
+            "max": summary.get(f"max__{key}"),
+            "mean": summary.get(f"mean__{key}"),
+        }
         return {k: (None if v is None else round(float(v), 4)) for k, v in stats.items()}
     if kind is ValueType.DATE:
-        stats = values.aggregate(min=column.min(), max=column.max()).to_pyarrow().to_pylist()[0]
+        stats = {s: summary.get(f"{s}__{key}") for s in ("min", "max")}
         return {k: None if v is None else str(v) for k, v in stats.items()}
-    if kind is ValueType.LIST:
-        column = values.select(value=column.unnest()).value
-    top = (
-        column.name("value")
-        .as_table()
-        .filter(ibis._.value.notnull())
-        .group_by("value")
-        .aggregate(people=ibis._.count())
-        .order_by([ibis.desc("people"), "value"])
-        .limit(20)
-        .to_pyarrow()
-        .to_pylist()
-    )
-    return {"top": [{"value": r["value"], "people": r["people"]} for r in top]}
+    if kind is ValueType.BOOL:
+        top = [{"value": r["value"] == "true", "people": r["people"]} for r in top]
+    return {"top": top}
 
 
 def stats(events: EventStore, key: str | None = None) -> list[dict[str, Any]]:

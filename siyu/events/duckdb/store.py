@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 import ibis
+import ibis.expr.operations as ops
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -229,9 +230,16 @@ class DuckDBEventStore(EventStore):
         check_table_name(name)
         if name == "events":
             raise EventStoreError(N_("The events table is append-only"), path=self.path)
+        reader = self._reader()
         with self._write_lock:
             try:
-                self._reader().create_table(name, obj=expr, overwrite=True)
+                # A staging table's row order means nothing; not keeping it lets the engine
+                # write from every thread without buffering (less time and memory).
+                reader.raw_sql("SET preserve_insertion_order = false")
+                try:
+                    reader.create_table(name, obj=expr, overwrite=True)
+                finally:
+                    reader.raw_sql("RESET preserve_insertion_order")
                 with self._con.cursor() as cursor:
                     row = cursor.execute(f'SELECT count(*) FROM "{name}"').fetchone()  # noqa: S608
             except duckdb.Error as exc:
@@ -254,6 +262,13 @@ class DuckDBEventStore(EventStore):
         # passed check_table_name ([a-z][a-z0-9_]*), so quoting them is safe.
         appends = {n: self._reader().compile(e) for n, e in append.items()}
         replaces = {n: self._reader().compile(e) for n, e in replace.items()}
+        # Replacing a table by a whole staged table that is dropped afterwards: rename it.
+        renames = {
+            n: staged
+            for n, e in replace.items()
+            if (staged := _whole_table(e)) is not None and staged in drop and staged not in append
+        }
+        renamed = set(renames.values())
         counts: dict[str, int] = {}
         with self._write_lock:
             cursor = self._con.cursor()
@@ -268,9 +283,15 @@ class DuckDBEventStore(EventStore):
                     ).fetchone()
                     counts[name] = int(row[0]) if row else 0
                 for name, sql in replaces.items():
-                    cursor.execute(f'CREATE OR REPLACE TABLE "{name}" AS {sql}')
+                    staged = renames.get(name)
+                    if staged is None:
+                        cursor.execute(f'CREATE OR REPLACE TABLE "{name}" AS {sql}')
+                    else:  # the staged table becomes the table: no copy of its rows
+                        cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+                        cursor.execute(f'ALTER TABLE "{staged}" RENAME TO "{name}"')
                 for name in drop:
-                    cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+                    if name not in renamed:
+                        cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
                 cursor.execute("COMMIT")
             except duckdb.Error as exc:
                 _rollback_quietly(cursor)
@@ -285,6 +306,14 @@ class DuckDBEventStore(EventStore):
 
     def close(self) -> None:
         self._con.close()
+
+
+def _whole_table(expr: Any) -> str | None:
+    """The name of the stored table an Ibis expression is, unchanged; else None."""
+    op = expr.op() if hasattr(expr, "op") else None
+    if isinstance(op, ops.DatabaseTable):
+        return str(op.name)
+    return None
 
 
 def _id_hashes(cursor: duckdb.DuckDBPyConnection, batch: pa.Table) -> np.ndarray:
