@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -14,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.config import Settings, secret_key
 from siyu.core.i18n import gettext as _
-from siyu.events import EventStore, open_event_store
+from siyu.events import EventStore
 from siyu.identity import service
 from siyu.identity.models import MergeRead, ResolveSummary
 from siyu.identity.rules import IdentityRules
@@ -24,25 +22,6 @@ identity_app = typer.Typer(
 )
 people_app = typer.Typer(help="People: the 360° profile.", no_args_is_help=True)
 console = Console()
-
-
-@contextmanager
-def _stores() -> Iterator[tuple[Settings, Session, EventStore]]:
-    from siyu.cli import _settings
-    from siyu.store import open_database
-    from siyu.store.migrate import require_current
-
-    settings = _settings()
-    database = open_database(settings.resolved_database_url)
-    try:
-        require_current(database)
-        with (
-            open_event_store(settings.resolved_events_url) as events,
-            database.unit_of_work() as session,
-        ):
-            yield settings, session, events
-    finally:
-        database.dispose()
 
 
 def _hash_key(settings: Settings) -> bytes:
@@ -62,6 +41,7 @@ def run_resolve(
 
 def _register() -> None:
     from siyu.cli import handle_errors
+    from siyu.cli_stores import open_stores
 
     @identity_app.command("resolve")
     @handle_errors
@@ -76,7 +56,7 @@ def _register() -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Resolve every identifier in the event store into people (OneID)."""
-        with _stores() as (settings, session, events):
+        with open_stores() as (settings, session, events):
             summary = run_resolve(settings, session, events, shared_device_limit)
         if as_json:
             console.print_json(summary.model_dump_json())
@@ -99,7 +79,7 @@ def _register() -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """List merges, newest first."""
-        with _stores() as (_config, session, _events):
+        with open_stores() as (_config, session, _events):
             rows = [
                 MergeRead.model_validate(m)
                 for m in service.list_merges(db_session=session, person_id=person, limit=limit)
@@ -130,7 +110,7 @@ def _register() -> None:
         ],
     ) -> None:
         """Split a wrong merge: restore the merged person and its identifiers, keep them apart."""
-        with _stores() as (settings, session, events):
+        with open_stores() as (settings, session, events):
             merge = service.unmerge(db_session=session, merge_id=merge_id)
             run_resolve(settings, session, events)
         console.print(
@@ -150,7 +130,7 @@ def _register() -> None:
         """Show a person's profile: identifiers (masked), traits and latest events."""
         from siyu.profiles import service as profiles
 
-        with _stores() as (settings, session, events):
+        with open_stores() as (settings, session, events):
             person_id = (
                 who
                 if ":" not in who

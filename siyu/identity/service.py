@@ -411,6 +411,13 @@ def _publish_map(
 # -- reading ------------------------------------------------------------------------------
 
 
+def people(events: EventStore) -> Any:
+    """Every resolved person once (Ibis, column ``person_id``); empty before any resolution."""
+    if not events.has_table(IDENTITY_MAP_TABLE):
+        return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))
+    return events.table(IDENTITY_MAP_TABLE).select("person_id").distinct()
+
+
 def person_events(events: EventStore) -> Any:
     """The events table with ``person_id`` resolved through the identity map (Ibis); events
     siyu records about a person (``oneid:<person_id>``) resolve to that person."""

@@ -82,9 +82,8 @@ class TagWorld:
         return self.tz
 
     def people(self) -> ir.Table:
-        if not self.events_store.has_table(identity.IDENTITY_MAP_TABLE):
-            return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))
-        return self.events_store.table(identity.IDENTITY_MAP_TABLE).select("person_id").distinct()
+        people: ir.Table = identity.people(self.events_store)
+        return people
 
     def _info(self, definition: TagDefinition | None) -> FieldInfo | None:
         if definition is None:
@@ -262,7 +261,7 @@ def upload_members(
     if row.kind != "static":
         raise InvalidInputError(N_("Segment {key} is dynamic; its rule decides members"), key=key)
     wanted = pa.table({"person_id": pa.array(sorted(set(person_ids)), pa.string())})
-    known_people = world_people(events)
+    known_people = identity.people(events)
     given = ibis.memtable(wanted)
     known = given.semi_join(known_people, "person_id")
     rows = known.mutate(segment_key=ibis.literal(key)).select("segment_key", "person_id")
@@ -301,12 +300,6 @@ def people_from_lines(db_session: Session, hash_key: bytes, lines: Sequence[str]
 def _identifier(line: str) -> tuple[str, str] | None:
     kind, sep, value = line.partition(":")
     return (kind, value) if sep and value and is_valid_type(kind) else None
-
-
-def world_people(events: EventStore) -> ir.Table:
-    if not events.has_table(identity.IDENTITY_MAP_TABLE):
-        return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))
-    return events.table(identity.IDENTITY_MAP_TABLE).select("person_id").distinct()
 
 
 # -- evaluation: membership snapshots and diffs -------------------------------------------------

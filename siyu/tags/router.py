@@ -10,7 +10,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from siyu.api.deps import Context, DbSession, Events
-from siyu.core.i18n import N_
 from siyu.identity import service as identity
 from siyu.tags import runner, service
 from siyu.tags.definitions import KEY_PATTERN, Category, Status, TagDefinition
@@ -112,10 +111,7 @@ async def refresh(
     options = RefreshOptions(
         tz=ctx.settings.tz, as_of=body.as_of, mode=body.mode, keys=body.tags or None
     )
-    if service.is_refreshing():
-        raise service.RefreshRunningError(
-            N_("A tag refresh is already running"), hint=N_("Wait for it to finish, then retry.")
-        )
+    service.ensure_idle()
     run = service.queue_refresh(db_session, events, options)
     db_session.commit()  # the worker thread reads the queued run from its own session
     started = TagRefreshRead.model_validate(run)

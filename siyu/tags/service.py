@@ -465,8 +465,16 @@ def refresh(
     )
 
 
-def is_refreshing() -> bool:
-    return _REFRESHING.locked()
+def ensure_idle() -> None:
+    """Refuse (409) while a refresh runs in this process."""
+    if _REFRESHING.locked():
+        raise _running()
+
+
+def _running() -> RefreshRunningError:
+    return RefreshRunningError(
+        N_("A tag refresh is already running"), hint=N_("Wait for it to finish, then retry.")
+    )
 
 
 def queue_refresh(db_session: Session, events: EventStore, options: RefreshOptions) -> TagRefresh:
@@ -495,9 +503,7 @@ def execute_refresh(
 ) -> TagRefreshRead:
     """Run a queued refresh. One at a time per process; a second gets a 409."""
     if not _REFRESHING.acquire(blocking=False):
-        raise RefreshRunningError(
-            N_("A tag refresh is already running"), hint=N_("Wait for it to finish, then retry.")
-        )
+        raise _running()
     try:
         run = db_session.get(TagRefresh, run_id)
         if run is None:
@@ -556,7 +562,7 @@ def _compute(
     report: Progress,
 ) -> tuple[int, int, str]:
     steps = 6
-    universe = _universe(events)
+    universe = identity.people(events)
     all_events = identity.person_events(events)
     assigned = [d.key for d in the_plan.person if isinstance(d.compute, Assigned)]
     assignments = _assignments_table(db_session, assigned)
@@ -658,12 +664,6 @@ def _emit_transitions(events: EventStore, refresh_id: int, at: datetime) -> None
 
 def _drop_staging(events: EventStore) -> None:
     events.publish(drop=_STAGING)
-
-
-def _universe(events: EventStore) -> ir.Table:
-    if not events.has_table(identity.IDENTITY_MAP_TABLE):
-        return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))
-    return events.table(identity.IDENTITY_MAP_TABLE).select("person_id").distinct()
 
 
 def _watermark(events: EventStore) -> datetime | None:
