@@ -330,6 +330,11 @@ from siyu.segments.tiers_api import tiers_app  # noqa: E402
 
 app.add_typer(tiers_app, name="tiers")
 
+from siyu.analytics.api import analytics_app, experiments_app  # noqa: E402
+
+app.add_typer(analytics_app, name="analytics")
+app.add_typer(experiments_app, name="experiments")
+
 
 def main() -> None:
     app()

@@ -111,6 +111,9 @@ def create_app(
     from siyu.segments.tiers_api import router as tiers_router
 
     app.include_router(tiers_router)
+    from siyu.analytics.api import router as analytics_router
+
+    app.include_router(analytics_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

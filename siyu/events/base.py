@@ -44,6 +44,13 @@ class EventStore(abc.ABC):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # Bumped by every replace/publish in this process; with the event count it names the
+        # data a cached analysis was computed from (one process writes a store at a time).
+        self.generation = 0
+
+    def data_version(self) -> str:
+        """Changes whenever events are appended or a derived table is replaced."""
+        return f"{self.count()}.{self.generation}"
 
     @abc.abstractmethod
     def append(self, events: pa.Table) -> AppendResult:

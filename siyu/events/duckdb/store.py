@@ -220,6 +220,7 @@ class DuckDBEventStore(EventStore):
                 # The name passed check_table_name ([a-z][a-z0-9_]*), so quoting it is safe.
                 cursor.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM __data')  # noqa: S608
                 cursor.execute("COMMIT")
+                self.generation += 1
             except duckdb.Error as exc:
                 _rollback_quietly(cursor)
                 raise self._error(exc) from None
@@ -293,6 +294,7 @@ class DuckDBEventStore(EventStore):
                     if name not in renamed:
                         cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
                 cursor.execute("COMMIT")
+                self.generation += 1
             except duckdb.Error as exc:
                 _rollback_quietly(cursor)
                 raise self._error(exc) from None
