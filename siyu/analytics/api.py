@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from siyu.analytics import metrics_api
 from siyu.analytics.cli_app import analytics_app, experiments_app
 
 router = APIRouter()
+router.include_router(metrics_api.router)
 
 __all__ = ["analytics_app", "experiments_app", "router"]

@@ -76,7 +76,9 @@ class Period:
 
     def previous(self) -> Period:
         """The period of the same length just before this one."""
-        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.tz)
+        return Period(
+            self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.tz
+        )
 
     def year_ago(self) -> Period:
         """The same calendar days one year earlier (29 February becomes the 28th)."""
@@ -107,7 +109,8 @@ def last_event_date(events: EventStore, tz: ZoneInfo) -> date | None:
     instant = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(tz).date()
+    local: date = instant.astimezone(tz).date()
+    return local
 
 
 def resolve_period(

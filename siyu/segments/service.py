@@ -241,6 +241,14 @@ def restore_segment(db_session: Session, key: str) -> SegmentRead:
 # -- static lists ---------------------------------------------------------------------------------
 
 
+def current_members(events: EventStore, key: str) -> ir.Table:
+    """The people in segment ``key`` at its last evaluation (``person_id``)."""
+    if not events.has_table(MEMBERS_TABLE):
+        return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))
+    table = events.table(MEMBERS_TABLE)
+    return table.filter(table.segment_key == key).select("person_id")
+
+
 def static_members(events: EventStore, key: str) -> ir.Table:
     if not events.has_table(STATIC_TABLE):
         return ibis.memtable(pa.table({"person_id": pa.array([], pa.string())}))

@@ -176,6 +176,16 @@ def evaluate(
     return _summary(events, scheme, now)
 
 
+def current_tiers(events: EventStore, scheme_key: str = "member_tier") -> ir.Table:
+    """Each person's tier key now (``person_id``, ``tier``); empty before any evaluation."""
+    if not events.has_table(CURRENT_TABLE):
+        return ibis.memtable(
+            pa.table({"person_id": pa.array([], pa.string()), "tier": pa.array([], pa.string())})
+        )
+    table = events.table(CURRENT_TABLE)
+    return table.filter(table.scheme == scheme_key).select("person_id", tier=table.tier)
+
+
 def _current(events: EventStore, scheme_key: str) -> ir.Table:
     if not events.has_table(CURRENT_TABLE):
         return ibis.memtable(

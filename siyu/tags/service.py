@@ -911,6 +911,18 @@ def stats(events: EventStore, key: str | None = None) -> list[dict[str, Any]]:
 # -- reading values -----------------------------------------------------------------------------
 
 
+def current_values(events: EventStore, keys: Sequence[str]) -> ir.Table | None:
+    """``person_id`` and the current value of each refreshed tag in ``keys``; None when no
+    refresh has stored any of them."""
+    if not events.has_table(VALUES_TABLE):
+        return None
+    values = events.table(VALUES_TABLE)
+    present = [key for key in keys if key in values.columns]
+    if not present:
+        return None
+    return values.select("person_id", *present)
+
+
 def person_tags(events: EventStore, person_id: str) -> dict[str, Any]:
     """The person's current tag values by key (nulls and false left out)."""
     if not events.has_table(VALUES_TABLE):

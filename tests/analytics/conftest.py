@@ -13,11 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from siyu.analytics.common import RESULTS
+from siyu.api import create_app
+from siyu.core.config import Settings
 from siyu.events import EventStore, open_event_store
 from siyu.events.schema import EVENTS_SCHEMA
 from siyu.identity.service import IDENTITY_MAP_TABLE
+from siyu.store import open_database
+from siyu.store.migrate import upgrade
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 Rows = list[Mapping[str, Any]]
@@ -84,3 +90,41 @@ def load(store: EventStore) -> Callable[..., EventStore]:
         return store
 
     return _load
+
+
+@pytest.fixture
+def client(settings: Settings, store: EventStore) -> Iterator[TestClient]:
+    """The API over ``store`` with a migrated SQLite database in the test's home."""
+    database = open_database(settings.resolved_database_url)
+    upgrade(database)
+    database.dispose()
+    with TestClient(create_app(settings, events=store)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def cli_home(settings: Settings) -> Callable[..., Any]:
+    """``cli_home(rows, identity=None)``: a SIYU_HOME whose database is migrated and whose
+    event store holds the rows; returns a function running ``siyu ARGS…`` there."""
+
+    def _prepare(rows: Rows, identity: Mapping[str, str] | None = None) -> Callable[..., Any]:
+        database = open_database(settings.resolved_database_url)
+        upgrade(database)
+        database.dispose()
+        with open_event_store(settings.resolved_events_url) as events:
+            table = event_table(rows)
+            if rows:
+                events.append(table)
+            if identity is None:
+                users = {u for u in table.column("user_id").to_pylist() if u}
+                identity = {u: u.split(":", 1)[1] for u in users}
+            write_identity(events, identity)
+
+        def run(*args: str) -> Any:
+            from siyu.cli import app
+
+            return CliRunner().invoke(app, list(args), env={"SIYU_HOME": str(settings.home)})
+
+        return run
+
+    return _prepare
