@@ -7,31 +7,21 @@ message with a hint (exit code 2), and never shows a traceback for a problem the
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from siyu import __version__
+from siyu.cli_stores import cli_settings as _settings
+from siyu.cli_stores import console, err_console, handle_errors
 from siyu.collect.webhooks.cli import app as webhooks_app
-from siyu.core.config import Settings, ensure_home, get_settings
-from siyu.core.errors import SiyuError
-from siyu.core.i18n import N_, set_default_locale
+from siyu.core.config import Settings, ensure_home
+from siyu.core.i18n import N_
 from siyu.core.i18n import gettext as _
-from siyu.core.logging import configure_logging
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-console = Console()
-err_console = Console(stderr=True)
 
 app = typer.Typer(
     name="siyu",
@@ -50,34 +40,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(demo_app, name="demo")
 app.add_typer(webhooks_app, name="webhooks")
-
-
-def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Print a SiyuError as message + hint and exit 2, instead of a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except SiyuError as exc:
-            err_console.print(f"[bold red]{_('Error')}:[/] {exc.render()}", highlight=False)
-            for problem in exc.errors[1:]:
-                err_console.print(f"  - {problem}", highlight=False)
-            hint = exc.render_hint()
-            if hint:
-                err_console.print(f"[yellow]{_('What to do')}:[/] {hint}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def _settings() -> Settings:
-    # Speak the requested language even when another setting is what is wrong.
-    set_default_locale(os.environ.get("SIYU_LANG", "zh-CN"))
-    settings = get_settings()
-    set_default_locale(settings.lang)
-    configure_logging(settings.log_level)
-    return settings
 
 
 def _version(value: bool) -> None:

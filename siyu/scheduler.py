@@ -1,4 +1,5 @@
-"""What runs by itself in ``siyu serve``: tags by their cadence, then tiers, then segments.
+"""What runs by itself in ``siyu serve``: tags by their cadence, then tiers, then segments,
+then (once a day) the anomaly alert rules over the day before.
 
 Each tag says how fresh it must be: ``weekly`` (the default), ``daily`` (a new local day), or
 ``realtime`` (recomputed incrementally, for the people with new events, at every tick). Dynamic
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.analytics.alerts import service as alerts
 from siyu.core.clock import utcnow
 from siyu.core.config import Settings
 from siyu.events import EventStore
@@ -99,7 +101,26 @@ def tick(
             context = segments.world(session, events, tz=settings.tz, now=moment)
             result = segments.evaluate(context, key)
         done["segments"].append({"key": key, "entered": result.entered, "exited": result.exited})
+    done["alerts"] = _daily_alerts(database, events, settings, moment)
     return done
+
+
+# The local day each event store's alert rules last ran (once a day, after 01:00 local, over
+# the day before).
+_ALERTS_RAN: dict[str, Any] = {}
+ALERTS_HOUR = 1
+
+
+def _daily_alerts(
+    database: Database, events: EventStore, settings: Settings, moment: datetime
+) -> int | None:
+    local = moment.astimezone(settings.tz)
+    if local.hour < ALERTS_HOUR or _ALERTS_RAN.get(events.url) == local.date():
+        return None
+    with database.unit_of_work() as session:
+        summary = alerts.run_rules(session, events, settings, local.date() - timedelta(days=1))
+    _ALERTS_RAN[events.url] = local.date()
+    return len(summary.alerts)
 
 
 class Scheduler:

@@ -56,3 +56,18 @@ def test_a_tick_refreshes_what_is_due_and_a_second_does_nothing(
         ]
         assert "orders_count_30d" in full and not set(weekly) & set(full)
         assert due_segments(session, next_day, settings) == ["buyers"]
+
+
+def test_alert_rules_run_once_a_day_after_one_oclock(
+    settings: Settings, database: Database, world: EventStore
+) -> None:
+    from siyu.analytics.alerts import service as alerts
+    from siyu.analytics.alerts.models import RuleCreate
+
+    with database.unit_of_work() as session:
+        alerts.create_rule(session, RuleCreate(name="订单", metric="orders"))
+    midnight = AS_OF  # 00:00 local: yesterday may still be arriving
+    assert tick(database, world, settings, now=midnight)["alerts"] is None
+    two = AS_OF + timedelta(hours=2)
+    assert tick(database, world, settings, now=two)["alerts"] is not None
+    assert tick(database, world, settings, now=two + timedelta(hours=1))["alerts"] is None

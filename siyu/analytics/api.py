@@ -6,10 +6,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from siyu.analytics import metrics_api
+from siyu.analytics import (
+    attribution_api,
+    funnels_api,
+    metrics_api,
+    paths_api,
+    repurchase_api,
+    retention_api,
+)
+from siyu.analytics.alerts import api as alerts_api
 from siyu.analytics.cli_app import analytics_app, experiments_app
+from siyu.analytics.experiments.router import router as experiments_router
 
 router = APIRouter()
 router.include_router(metrics_api.router)
+router.include_router(alerts_api.router)
+router.include_router(retention_api.router)
+router.include_router(repurchase_api.router)
+router.include_router(funnels_api.router)
+router.include_router(paths_api.router)
+router.include_router(attribution_api.router)
+router.include_router(experiments_router)
 
 __all__ = ["analytics_app", "experiments_app", "router"]

@@ -92,8 +92,7 @@ def format_change(value: float | None) -> str:
 
 
 def _register() -> None:
-    from siyu.cli import handle_errors
-    from siyu.cli_stores import open_stores
+    from siyu.cli_stores import handle_errors, open_stores
 
     @analytics_app.command("metrics")
     @handle_errors

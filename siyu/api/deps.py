@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from siyu.api.context import AppContext
@@ -40,3 +40,6 @@ Context = Annotated[AppContext, Depends(get_context)]
 DbSession = Annotated[Session, Depends(get_db_session)]
 Events = Annotated[EventStore, Depends(get_event_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# A row id in a path: a positive 32-bit integer (PostgreSQL ``integer`` keys), so an absurd
+# id is a 422, never a database overflow.
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from siyu.cli import _settings, console, handle_errors
+from siyu.cli_stores import cli_settings as _settings
+from siyu.cli_stores import console, handle_errors
 from siyu.collect import deadletters
 from siyu.collect import service as sources
 from siyu.collect.models import DeadLetterRead, SourceCreate, SourceRead, SourceWithKey

@@ -75,6 +75,21 @@ class Settings(BaseSettings):
         description="SIYU_SCHEDULER_INTERVAL: seconds between the server's scheduled runs "
         "(tags by cadence, tiers, segments); 0 turns the scheduler off.",
     )
+    smtp_url: str | None = Field(
+        default=None,
+        description="SIYU_SMTP_URL: mail server for alerts and reports, "
+        "smtp://user:password@host:port (smtps:// for TLS, ?starttls=1 to upgrade). "
+        "Unset: email delivery is off.",
+    )
+    mail_from: str = Field(
+        default="siyu@localhost",
+        description="SIYU_MAIL_FROM: sender address of the mail siyu sends.",
+    )
+    wecom_robot_url: str = Field(
+        default="https://qyapi.weixin.qq.com/cgi-bin/webhook/send",
+        description="SIYU_WECOM_ROBOT_URL: WeCom group robot endpoint (the robot key is added "
+        "as ?key=…); change it only to go through a proxy.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="SIYU_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."
     )
@@ -172,6 +187,9 @@ class Settings(BaseSettings):
             "SIYU_SECRET_KEY": f"****** ({secret_source})",
             "SIYU_TIMEZONE": self.timezone,
             "SIYU_LANG": self.lang,
+            "SIYU_SMTP_URL": hide_password(self.smtp_url) if self.smtp_url else "",
+            "SIYU_MAIL_FROM": self.mail_from,
+            "SIYU_WECOM_ROBOT_URL": self.wecom_robot_url,
             "SIYU_LOG_LEVEL": self.log_level,
         }
 

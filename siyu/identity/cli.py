@@ -40,8 +40,7 @@ def run_resolve(
 
 
 def _register() -> None:
-    from siyu.cli import handle_errors
-    from siyu.cli_stores import open_stores
+    from siyu.cli_stores import handle_errors, open_stores
 
     @identity_app.command("resolve")
     @handle_errors

@@ -26,8 +26,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _register() -> None:
-    from siyu.cli import handle_errors
-    from siyu.cli_stores import open_stores, read_text_file
+    from siyu.cli_stores import handle_errors, open_stores, read_text_file
 
     @segments_app.command("count")
     @handle_errors

@@ -69,8 +69,7 @@ async def person_tier(person_id: str, db_session: DbSession, events: Events) -> 
 
 
 def _register() -> None:
-    from siyu.cli import handle_errors
-    from siyu.cli_stores import open_stores
+    from siyu.cli_stores import handle_errors, open_stores
 
     @tiers_app.command("evaluate")
     @handle_errors

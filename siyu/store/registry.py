@@ -18,6 +18,8 @@ MODEL_MODULES = (
     "siyu.collect.webhooks.models",
     "siyu.tags.models",
     "siyu.segments.models",
+    "siyu.analytics.experiments.models",
+    "siyu.analytics.alerts.models",
 )
 
 

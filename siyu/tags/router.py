@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from siyu.api.deps import Context, DbSession, Events
+from siyu.api.deps import Context, DbSession, Events, RowId
 from siyu.identity import service as identity
 from siyu.tags import runner, service
 from siyu.tags.definitions import KEY_PATTERN, Category, Status, TagDefinition
@@ -137,7 +137,7 @@ async def list_refreshes(
     summary="One refresh: queued, running, done or failed",
     responses=PROBLEMS,
 )
-async def get_refresh(run_id: int, db_session: DbSession) -> TagRefreshRead:
+async def get_refresh(run_id: RowId, db_session: DbSession) -> TagRefreshRead:
     return service.get_refresh(db_session, run_id)
 
 

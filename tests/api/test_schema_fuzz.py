@@ -38,6 +38,30 @@ SEMANTIC_422 = {
     ("POST", "/v1/segments/count"),
     ("PUT", "/v1/segments/{key}/rule"),
     ("PUT", "/v1/segments/{key}/members"),
+    # Analyses: unknown events, metrics or dimensions and periods that end before they start
+    # are only known against the data.
+    ("GET", "/v1/analytics/metrics"),
+    ("GET", "/v1/analytics/anomalies"),
+    ("POST", "/v1/analytics/alert-rules"),
+    ("PATCH", "/v1/analytics/alert-rules/{rule_id}"),
+    ("POST", "/v1/analytics/alerts/run"),
+    ("POST", "/v1/analytics/funnels"),
+    ("POST", "/v1/analytics/funnels/dropoff-segment"),
+    ("POST", "/v1/analytics/paths"),
+    ("POST", "/v1/analytics/retention"),
+    ("POST", "/v1/analytics/cohort-ltv"),
+    ("GET", "/v1/analytics/repurchase"),
+    ("POST", "/v1/analytics/repurchase"),
+    ("GET", "/v1/analytics/repurchase/next-purchase"),
+    ("POST", "/v1/analytics/repurchase/next-purchase"),
+    ("POST", "/v1/analytics/attribution"),
+    ("GET", "/v1/analytics/roi"),
+    ("GET", "/v1/analytics/sources"),
+    ("POST", "/v1/analytics/costs"),
+    ("POST", "/v1/experiments"),
+    ("PATCH", "/v1/experiments/{key}"),
+    ("POST", "/v1/experiments/{key}/exposures"),
+    ("POST", "/v1/experiments/power"),
 }
 
 

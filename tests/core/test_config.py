@@ -175,6 +175,9 @@ def test_public_view_hides_secrets(tmp_path: Path) -> None:
         "SIYU_SECRET_KEY",
         "SIYU_TIMEZONE",
         "SIYU_LANG",
+        "SIYU_SMTP_URL",
+        "SIYU_MAIL_FROM",
+        "SIYU_WECOM_ROBOT_URL",
         "SIYU_LOG_LEVEL",
     }
 

@@ -28,7 +28,7 @@ def test_upgrade_from_empty_reaches_head_and_matches_models(empty_database: Data
 
     reached = upgrade(empty_database)
 
-    assert reached == head_revision(empty_database) == "0002,0003,0004,0005,0006,0007"
+    assert reached == head_revision(empty_database) == "0002,0003,0004,0005,0006,0007,0008,0009"
     assert _tables(empty_database) == set(load_metadata().tables)
     assert pending_changes(empty_database) == []
     require_current(empty_database)
@@ -50,7 +50,7 @@ def test_require_current_refuses_an_empty_database(empty_database: Database) -> 
 
     error = caught.value
     assert error.context["current"] == "empty"
-    assert error.context["head"] == "0002,0003,0004,0005,0006,0007"
+    assert error.context["head"] == "0002,0003,0004,0005,0006,0007,0008,0009"
     assert error.context["setting"] == "SIYU_DATABASE_URL"
     assert "siyu db upgrade" in (error.render_hint("en") or "")
     assert error.status == 503

@@ -12,7 +12,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from siyu.cli import _settings, console, err_console, handle_errors
+from siyu.cli_stores import cli_settings as _settings
+from siyu.cli_stores import console, err_console, handle_errors
 from siyu.collect.importer import mapping as mp
 from siyu.collect.importer.models import ImportKind
 from siyu.collect.importer.service import (

@@ -34,7 +34,7 @@ console = Console()
 
 @contextmanager
 def _session() -> Iterator[tuple[Session, SecretBox]]:
-    from siyu.cli import _settings
+    from siyu.cli_stores import cli_settings as _settings
     from siyu.store import open_database
     from siyu.store.migrate import require_current
 
@@ -54,7 +54,7 @@ def _handle(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from siyu.cli import handle_errors
+        from siyu.cli_stores import handle_errors
 
         return handle_errors(func)(*args, **kwargs)
 

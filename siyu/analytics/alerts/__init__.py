@@ -1,0 +1,1 @@
+"""Anomaly alerts: daily metrics against a seasonal baseline, alert rules, delivery."""
