@@ -214,18 +214,24 @@ def resolved_events(
     start: datetime | None = None,
     end: datetime | None = None,
     names: list[str] | None = None,
+    spans: list[tuple[datetime, datetime]] | None = None,
 ) -> ir.Table:
     """Events done by a resolved person (``person_id`` not null), optionally within
-    ``[start, end)`` and of the given names, with ``local_ts`` and ``local_date``."""
-    table = identity.person_events(events)
-    conditions = [table.person_id.notnull()]
+    ``[start, end)``, within any of ``spans`` and of the given names, with ``local_ts`` and
+    ``local_date``. Time and name conditions apply to the events before identities are
+    joined, so the engine reads only the rows it needs."""
+    raw = events.table()
+    early = []
     if start is not None:
-        conditions.append(table.ts >= start)
+        early.append(raw.ts >= start)
     if end is not None:
-        conditions.append(table.ts < end)
+        early.append(raw.ts < end)
+    if spans:
+        early.append(ibis.or_(*[(raw.ts >= s) & (raw.ts < e) for s, e in spans]))
     if names is not None:
-        conditions.append(table.name.isin(names))
-    filtered = table.filter(*conditions)
+        early.append(raw.name.isin(names))
+    table = identity.person_events(events, raw.filter(*early) if early else raw)
+    filtered = table.filter(table.person_id.notnull())
     local = local_time(filtered.ts, offset)
     return filtered.mutate(local_ts=local, local_date=local.date())
 

@@ -41,17 +41,21 @@ from siyu.analytics.common import (
     buckets,
     cached,
     change,
+    local_time,
     ratio,
     resolved_events,
 )
 from siyu.core.i18n import N_, current_locale, gettext
 from siyu.events import EventStore
+from siyu.identity import service as identity
 from siyu.segments import service as segments
 from siyu.segments import tiers
 from siyu.tags import service as tags
 
 ORDER = "order_paid"
 REFUND = "refund"
+UNSUBSCRIBE = "unsubscribe"
+COMPLAINT = "complaint"
 BROWSE = ("page_view", "product_view", "search", "login")
 # Channels the brand owns and reaches people on directly: GMV ordered through them is the
 # private domain's share.
@@ -145,6 +149,8 @@ MEASURES = {
         Measure("messages_clicked", "events", ("message_clicked",)),
         Measure("coupons_claimed", "events", ("coupon_claim",)),
         Measure("coupons_used", "events", ("coupon_use",)),
+        Measure("unsubscribes", "events", (UNSUBSCRIBE,)),
+        Measure("complaints", "events", (COMPLAINT,)),
     )
 }
 
@@ -175,6 +181,8 @@ METRICS: dict[str, Metric] = {
            description=N_("Days with a page view, product view, search or login, per visitor")),
         _M("messages_per_person", N_("Messages per person"), Family.interaction,
            Unit.per_person, Ref("messages_sent"), Ref("messages_sent", "people")),
+        _M("messages_delivered", N_("Messages delivered"), Family.interaction, Unit.number,
+           Ref("messages_delivered")),
         _M("open_rate", N_("Message open rate"), Family.interaction, Unit.rate,
            Ref("messages_opened"), Ref("messages_delivered")),
         _M("click_rate", N_("Message click rate"), Family.interaction, Unit.rate,
@@ -182,6 +190,8 @@ METRICS: dict[str, Metric] = {
         _M("visit_to_order", N_("Visit-to-order conversion"), Family.conversion, Unit.rate,
            Ref("orders", "people"), Ref("visit_days", "people"),
            description=N_("Buyers over visitors in the same bucket")),
+        _M("coupons_claimed", N_("Coupons claimed"), Family.conversion, Unit.number,
+           Ref("coupons_claimed")),
         _M("coupon_redemption", N_("Coupon redemption rate"), Family.conversion, Unit.rate,
            Ref("coupons_used"), Ref("coupons_claimed")),
         _M("retention_d1", N_("D1 retention"), Family.retention, Unit.rate),
@@ -205,6 +215,16 @@ METRICS: dict[str, Metric] = {
            Ref("private_gmv"), Ref("gmv")),
         _M("refund_amount", N_("Refunds"), Family.channel, Unit.money, Ref("refunds"),
            higher_is_better=False),
+        _M("unsubscribes", N_("Unsubscribes"), Family.channel, Unit.number, Ref("unsubscribes"),
+           higher_is_better=False),
+        _M("complaints", N_("Complaints"), Family.channel, Unit.number, Ref("complaints"),
+           higher_is_better=False),
+        _M("unsubscribe_rate", N_("Unsubscribe rate"), Family.channel, Unit.rate,
+           Ref("unsubscribes"), Ref("messages_delivered"), higher_is_better=False,
+           description=N_("Unsubscribes over messages delivered")),
+        _M("complaint_rate", N_("Complaint rate"), Family.channel, Unit.rate,
+           Ref("complaints"), Ref("messages_delivered"), higher_is_better=False,
+           description=N_("Complaints over messages delivered")),
     )
 }  # fmt: skip
 SPECIAL = (
@@ -457,9 +477,8 @@ def _totals(
     if not plan.measures:
         return {}
     offset = next(iter(periods.values())).offset
-    start = min(p.start_utc for p in periods.values())
-    end = max(p.end_utc for p in periods.values())
-    rows = resolved_events(events, offset, start=start, end=end)
+    spans = [(p.start_utc, p.end_utc) for p in periods.values()]
+    rows = resolved_events(events, offset, spans=spans)
     rows = rows.filter(rows.channel.isnull() | (rows.channel != SYSTEM_CHANNEL))
     if query.channel is not None:
         rows = rows.filter(rows.channel == query.channel)
@@ -522,16 +541,30 @@ class _History:
         return rows
 
     def _first_seen(self, end: Any) -> ir.Table:
-        """Each person's first event ever (``first_date`` local, ``dim`` of that event)."""
-        rows = self._scoped(resolved_events(self.events, self.offset, end=end))
+        """Each person's first event ever (``first_date`` local, ``dim`` of that event).
+
+        The events are first reduced to their first occurrence per raw identity (user id and
+        anonymous id, no join), and only those rows are resolved to people: the identity
+        map is joined to a few rows per person instead of the whole history."""
+        raw = self.events.table()
+        raw = raw.filter(raw.ts < end, raw.channel.isnull() | (raw.channel != SYSTEM_CHANNEL))
+        if self.query.channel is not None:
+            raw = raw.filter(raw.channel == self.query.channel)
         dimension = self.query.dimension
-        if dimension in EVENT_DIMENSIONS:
-            column = rows[dimension].cast("string").fill_null(NO_VALUE)
-            first = rows.group_by("person_id").aggregate(
-                first_date=rows.local_date.min(), dim=column.argmin(rows.ts)
+        by_event = dimension in EVENT_DIMENSIONS
+        firsts: dict[str, ir.Value] = {"ts": raw.ts.min()}
+        if by_event:
+            firsts["dim"] = raw[dimension].cast("string").fill_null(NO_VALUE).argmin(raw.ts)
+        keys = raw.group_by("user_id", "anonymous_id").aggregate(**firsts)
+        people = identity.person_events(self.events, keys)
+        people = people.filter(people.person_id.notnull())
+        local = local_time(people.ts, self.offset).date()
+        if by_event:
+            first = people.group_by("person_id").aggregate(
+                first_date=local.min(), dim=people.dim.argmin(people.ts)
             )
             return first.mutate(dim=first.dim.fill_null(NO_VALUE))
-        first = rows.group_by("person_id").aggregate(first_date=rows.local_date.min())
+        first = people.group_by("person_id").aggregate(first_date=local.min())
         if dimension is None:
             return first.mutate(dim=ibis.literal("all"))
         attributes = _person_attribute(self.events, dimension)
@@ -544,16 +577,8 @@ class _History:
         """Distinct (person, local day, dim) over every span churn and retention read: each
         period, the one before it, and the 30 days after it."""
         spans = [(p.previous().start_utc, p.end_utc + timedelta(days=30)) for p in periods]
-        rows = resolved_events(
-            self.events,
-            self.offset,
-            start=min(s for s, _ in spans),
-            end=max(e for _, e in spans),
-        )
-        inside = ibis.or_(*[(rows.ts >= s) & (rows.ts < e) for s, e in spans])
-        rows = _dimension_column(
-            self.events, self._scoped(rows.filter(inside)), self.query.dimension
-        )
+        rows = resolved_events(self.events, self.offset, spans=spans)
+        rows = _dimension_column(self.events, self._scoped(rows), self.query.dimension)
         return rows.select("person_id", "local_date", "dim").distinct()
 
     def people(self, period: Period) -> tuple[dict[str, float], dict[str, float]]:

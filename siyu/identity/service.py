@@ -418,10 +418,11 @@ def people(events: EventStore) -> Any:
     return events.table(IDENTITY_MAP_TABLE).select("person_id").distinct()
 
 
-def person_events(events: EventStore) -> Any:
-    """The events table with ``person_id`` resolved through the identity map (Ibis); events
-    siyu records about a person (``oneid:<person_id>``) resolve to that person."""
-    table = events.table()
+def person_events(events: EventStore, table: Any = None) -> Any:
+    """The events table (or ``table``, a filtered view of it) with ``person_id`` resolved
+    through the identity map (Ibis); events siyu records about a person
+    (``oneid:<person_id>``) resolve to that person."""
+    table = events.table() if table is None else table
     if not events.has_table(IDENTITY_MAP_TABLE):
         return table.mutate(person_id=ibis.null(str))
     identity = events.table(IDENTITY_MAP_TABLE)
@@ -560,3 +561,25 @@ def events_of(events: EventStore, person_id: str) -> Any:
     return table.filter(
         table.user_id.isin(keys) | ("anonymous_id:" + table.anonymous_id).isin(keys)
     )
+
+
+def raw_identifiers(events: EventStore, person_id: str) -> list[str]:
+    """The person's identifiers as they arrived (``phone:13800138000``), from the identity map:
+    unmasked, so only for readers allowed to see them. Sorted by type, then value."""
+    if not events.has_table(IDENTITY_MAP_TABLE):
+        return []
+    identity = events.table(IDENTITY_MAP_TABLE)
+    keys = identity.filter(identity.person_id == person_id).key.to_pyarrow().to_pylist()
+    return sorted({str(key) for key in keys if key})
+
+
+def revealed_identifiers(events: EventStore, hash_key: bytes, person_id: str) -> dict[str, str]:
+    """Blind index (``Identifier.key_hash``) → the raw value, for the person's identifiers:
+    unmasked, so only for readers allowed to see them."""
+    revealed: dict[str, str] = {}
+    for key in raw_identifiers(events, person_id):
+        kind, _, value = key.rpartition(":") if key.startswith("custom:") else key.partition(":")
+        normal = normalize(kind, value)
+        if normal is not None:
+            revealed[key_hash(hash_key, f"{kind}:{normal}")] = value
+    return revealed
