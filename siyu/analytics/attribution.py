@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from siyu.analytics.common import (
@@ -35,10 +34,10 @@ from siyu.analytics.common import (
     resolve_period,
     resolved_events,
 )
+from siyu.analytics.markov import CONVERSION, NULL, START, removal_effects, shares
 from siyu.events import EventStore
 
 DIRECT = "(direct)"
-START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 # Consecutive touchpoints of one person with the same key this close together are one visit.
 SAME_VISIT = timedelta(minutes=30)
 TOUCH_EVENTS_AD = "ad_click"
@@ -150,13 +149,13 @@ def prepare(events: EventStore, query: AttributionQuery, *, tz: ZoneInfo) -> Set
 # -- touchpoints -------------------------------------------------------------------------
 
 
-def _text(value: ir.StringValue) -> ir.StringValue:
+def text_of(value: ir.StringValue) -> ir.StringValue:
     """Empty text as null."""
     return value.nullif("")
 
 
 def _prop(table: ir.Table, key: str) -> ir.StringValue:
-    return _text(table.properties[key].str)
+    return text_of(table.properties[key].str)
 
 
 def touch_key(table: ir.Table) -> tuple[ir.StringValue, ir.StringValue]:
@@ -170,11 +169,11 @@ def touch_key(table: ir.Table) -> tuple[ir.StringValue, ir.StringValue]:
     ("<channel>:<scene>", no campaign).
     """
     channel, utm_source, utm_campaign = (
-        _text(table.channel),
-        _text(table.utm_source),
-        _text(table.utm_campaign),
+        text_of(table.channel),
+        text_of(table.utm_source),
+        text_of(table.utm_campaign),
     )
-    scene = _text(table.scene)
+    scene = text_of(table.scene)
     is_message = table.name == TOUCH_EVENTS_MESSAGE
     is_ad = table.name == TOUCH_EVENTS_AD
     has_utm = utm_source.notnull() | utm_campaign.notnull()
@@ -405,49 +404,6 @@ def transitions(events: EventStore, setup: Setup, convs: ir.Table) -> ir.Table:
     return both.group_by("from_state", "to_state").aggregate(count=both.count())
 
 
-def conversion_probability(
-    counts: dict[tuple[str, str], float], removed: str | None = None
-) -> float:
-    """Probability of reaching ``(conversion)`` from ``(start)`` in the first-order chain the
-    transition ``counts`` define; with ``removed``, that state leads to ``(null)``."""
-    states = sorted({s for pair in counts for s in pair} - {CONVERSION, NULL})
-    if START not in states:
-        return 0.0
-    index = {s: i for i, s in enumerate(states)}
-    size = len(states)
-    q = np.zeros((size, size))
-    to_conversion = np.zeros(size)
-    outflow = np.zeros(size)
-    for (source, _target), count in counts.items():
-        outflow[index[source]] += count
-    for (source, target), count in counts.items():
-        i = index[source]
-        if source == removed:
-            continue
-        share = count / outflow[i]
-        if target == CONVERSION:
-            to_conversion[i] += share
-        elif target != NULL and target != removed:
-            q[i, index[target]] += share
-    solved = np.linalg.solve(np.eye(size) - q, to_conversion)
-    return float(solved[index[START]])
-
-
-def removal_effects(counts: dict[tuple[str, str], float]) -> tuple[float, dict[str, float]]:
-    """The chain's conversion probability and each touch state's removal effect
-    (1 − probability without the state / probability)."""
-    base = conversion_probability(counts)
-    states = sorted({s for pair in counts for s in pair} - {START, CONVERSION, NULL})
-    if base <= 0:
-        return base, dict.fromkeys(states, 0.0)
-    return base, {s: max(0.0, 1.0 - conversion_probability(counts, s) / base) for s in states}
-
-
-def _shares(effects: dict[str, float]) -> dict[str, float]:
-    total = sum(effects.values())
-    return {s: (e / total if total > 0 else 0.0) for s, e in effects.items()}
-
-
 # -- the analysis ------------------------------------------------------------------------
 
 
@@ -533,11 +489,11 @@ def _markov(
         by_channel[pair] = by_channel.get(pair, 0.0) + count
     probability, state_effects = removal_effects(by_state)
     _, channel_effects = removal_effects(by_channel)
-    for state, share in _shares(state_effects).items():
+    for state, share in shares(state_effects).items():
         channel, campaign = state.split("\x1f", 1)
         credits = credit.setdefault((channel, campaign or None), {})
         credits[Model.markov] = [touched_n * share, touched_revenue * share]
-    channel_shares = _shares(channel_effects)
+    channel_shares = shares(channel_effects)
     ends = {t: sum(c for (s, tt), c in by_state.items() if tt == t) for t in (CONVERSION, NULL)}
     detail = MarkovDetail(
         conversion_paths=int(ends[CONVERSION]),
@@ -586,108 +542,4 @@ def _rows(
             r.channel,
             r.campaign or "",
         ),
-    )
-
-
-# -- where new people come from ----------------------------------------------------------
-
-
-class SourcePerson(BaseModel):
-    person_id: str
-    first_seen: datetime
-    event: str
-    channel: str
-    campaign: str | None = None
-
-
-class SourceCount(BaseModel):
-    channel: str
-    campaign: str | None = None
-    people: int
-
-
-class SourcesResult(BaseModel):
-    period: dict[str, str]
-    people: int
-    channels: list[SourceCount]
-    campaigns: list[SourceCount]
-    items: list[SourcePerson]
-    total: int
-    limit: int
-    offset: int
-
-
-def first_seen(events: EventStore, period: Period) -> ir.Table:
-    """Each person whose first event (siyu's own events aside; ties by event id) falls in the
-    period, with that event's source: its touchpoint key, else its ``source`` column, else
-    its channel, else :data:`DIRECT`."""
-    table = resolved_events(events, period.offset)
-    table = table.filter(table.channel.isnull() | (table.channel != SYSTEM_CHANNEL))
-    order = ibis.window(group_by=table.person_id, order_by=[table.ts, table.event_id])
-    ranked = table.mutate(rank=ibis.row_number().over(order))
-    first = ranked.filter(
-        ranked.rank == 0, ranked.ts >= period.start_utc, ranked.ts < period.end_utc
-    )
-    source, campaign = touch_key(first)
-    return first.select(
-        person_id=first.person_id,
-        first_seen=first.ts,
-        event=first.name,
-        channel=ibis.coalesce(
-            source, _text(first.source), _text(first.channel), ibis.literal(DIRECT)
-        ),
-        campaign=campaign.coalesce(_text(first.utm_campaign)),
-    )
-
-
-def sources(
-    events: EventStore,
-    *,
-    tz: ZoneInfo,
-    start: date | None = None,
-    end: date | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> SourcesResult:
-    """Counts of new people per source and a page of them (newest last)."""
-    period = resolve_period(events, tz, start, end)
-    definition = {"period": period.as_dict(), "limit": limit, "offset": offset}
-    return cached(events, "sources", definition, lambda: _sources(events, period, limit, offset))
-
-
-def _sources(events: EventStore, period: Period, limit: int, offset: int) -> SourcesResult:
-    people = first_seen(events, period)
-    by_key = (
-        people.group_by("channel", "campaign")
-        .aggregate(people=people.count())
-        .to_pyarrow()
-        .to_pylist()
-    )
-    page = (
-        people.order_by(["first_seen", "person_id"])
-        .limit(limit, offset=offset)
-        .to_pyarrow()
-        .to_pylist()
-    )
-    per_channel: dict[str, int] = {}
-    for row in by_key:
-        per_channel[row["channel"]] = per_channel.get(row["channel"], 0) + int(row["people"])
-    total = sum(per_channel.values())
-    return SourcesResult(
-        period=period.as_dict(),
-        people=total,
-        channels=[
-            SourceCount(channel=c, people=n)
-            for c, n in sorted(per_channel.items(), key=lambda kv: (-kv[1], kv[0]))
-        ],
-        campaigns=[
-            SourceCount(**row)
-            for row in sorted(
-                by_key, key=lambda r: (-r["people"], r["channel"], r["campaign"] or "")
-            )
-        ],
-        items=[SourcePerson(**row) for row in page],
-        total=total,
-        limit=limit,
-        offset=offset,
     )

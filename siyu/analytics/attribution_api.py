@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from rich.table import Table
 
 from siyu.analytics import attribution, costs
+from siyu.analytics import sources as new_sources
 from siyu.analytics.attribution import AttributionQuery, AttributionResult, Model, RuleModel
 from siyu.analytics.cli_app import (
     FromOption,
@@ -80,7 +81,7 @@ async def roi(
 
 @router.get(
     "/sources",
-    response_model=attribution.SourcesResult,
+    response_model=new_sources.SourcesResult,
     summary="Where the people first seen in the period came from",
     responses=PROBLEMS,
 )
@@ -91,9 +92,9 @@ async def sources(
     end: Annotated[date | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> attribution.SourcesResult:
+) -> new_sources.SourcesResult:
     return await run_in_threadpool(
-        lambda: attribution.sources(
+        lambda: new_sources.sources(
             events, tz=ctx.settings.tz, start=start, end=end, limit=limit, offset=offset
         )
     )
@@ -270,7 +271,7 @@ def _register() -> None:
     ) -> None:
         """Where the people first seen in the period came from."""
         with open_stores() as (settings, _session, events):
-            result = attribution.sources(events, tz=settings.tz, start=start, end=end, limit=20)
+            result = new_sources.sources(events, tz=settings.tz, start=start, end=end, limit=20)
         if as_json:
             print_json(result)
             return

@@ -24,10 +24,10 @@ from siyu.analytics.attribution import (
     AttributionQuery,
     Model,
     attribute,
-    conversion_probability,
-    sources,
 )
 from siyu.analytics.common import AnalysisError
+from siyu.analytics.markov import conversion_probability
+from siyu.analytics.sources import sources
 from siyu.events import EventStore, open_event_store
 from tests.analytics.conftest import SHANGHAI, event_table, write_identity
 
