@@ -25,15 +25,13 @@ from siyu.analytics.cli_app import (
 )
 from siyu.analytics.costs import CostBatch, CostPage, CostStored, RoiQuery, RoiResult
 from siyu.api.deps import Context, Events
+from siyu.api.problems import documented
 from siyu.core.errors import InvalidInputError
 from siyu.core.i18n import N_
 from siyu.core.i18n import gettext as _
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "Not found", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid input", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 422)
 costs_app = typer.Typer(help="Campaign costs: import and list.", no_args_is_help=True)
 analytics_app.add_typer(costs_app, name="costs")
 

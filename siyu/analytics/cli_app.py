@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
+
+from siyu.core.errors import InvalidInputError
+from siyu.core.i18n import N_
 
 analytics_app = typer.Typer(
     help="Analytics: metrics, funnels, retention, paths, attribution.", no_args_is_help=True
 )
 experiments_app = typer.Typer(help="Experiments: define, assign, analyse.", no_args_is_help=True)
 console = Console()
+Q = TypeVar("Q", bound=BaseModel)
 
 FromOption = Annotated[
     date | None,
@@ -32,3 +36,16 @@ def print_json(result: BaseModel | dict[str, Any] | list[Any]) -> None:
     """A result as JSON on standard output (Chinese kept readable)."""
     data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
     console.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+def cli_query(model: type[Q], **fields: Any) -> Q:
+    """The query the options spell, or a clear error (not a traceback) for a value out of range."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInputError(
+            N_("Invalid option {field}: {reason}"),
+            field=".".join(str(part) for part in first["loc"]),
+            reason=first["msg"],
+        ) from None

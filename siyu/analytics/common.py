@@ -18,18 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.types as ir
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from siyu.core.errors import InvalidInputError
 from siyu.core.i18n import N_
 from siyu.events import EventStore
 from siyu.identity import service as identity
 
+# A day a query may name: far enough from date.min/max that shifting it never overflows.
+Day = Annotated[date, Field(ge=date(1970, 1, 1), le=date(2200, 12, 31))]
 DEFAULT_DAYS = 30
 MAX_PERIOD_DAYS = 3 * 366
 SYSTEM_CHANNEL = "system"

@@ -24,16 +24,14 @@ from siyu.analytics.cli_app import (
 from siyu.analytics.common import AnalysisError, Grain
 from siyu.analytics.funnels import FunnelDefinition, FunnelResult
 from siyu.api.deps import Context, DbSession, Events
+from siyu.api.problems import documented
 from siyu.core.i18n import N_
 from siyu.core.i18n import gettext as _
 from siyu.segments.models import SegmentRead
 from siyu.tags.definitions import KEY_PATTERN
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "Not found", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid input", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 422)
 
 
 class DropoffSegmentCreate(BaseModel):

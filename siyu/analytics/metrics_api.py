@@ -23,13 +23,12 @@ from siyu.analytics.cli_app import (
 from siyu.analytics.common import Grain, last_event_date, resolve_period
 from siyu.analytics.metrics import MetricInfo, MetricQuery, MetricResult, Unit
 from siyu.api.deps import Context, Events
+from siyu.api.problems import documented
 from siyu.core.i18n import gettext as _
 from siyu.events import EventStore
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    422: {"description": "Invalid analysis", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(422)
 
 
 def run(events: EventStore, query: MetricQuery, tz: ZoneInfo) -> MetricResult:

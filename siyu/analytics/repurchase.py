@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from siyu.analytics.common import (
     AnalysisError,
+    Day,
     Period,
     cached,
     last_event_date,
@@ -27,7 +28,6 @@ from siyu.analytics.common import (
     resolve_period,
     resolved_events,
 )
-from siyu.analytics.retention import Day
 from siyu.core.i18n import N_
 from siyu.events import EventStore
 

@@ -17,25 +17,23 @@ from siyu.analytics.cli_app import (
     JsonOption,
     ToOption,
     analytics_app,
+    cli_query,
     console,
     print_json,
 )
+from siyu.analytics.common import Day
 from siyu.analytics.repurchase import (
     NextPurchasePage,
     NextPurchaseQuery,
     RepurchaseQuery,
     RepurchaseResult,
 )
-from siyu.analytics.retention import Day
-from siyu.analytics.retention_api import cli_query
 from siyu.api.deps import Context, Events
+from siyu.api.problems import documented
 from siyu.core.i18n import gettext as _
 
 router = APIRouter(prefix="/v1/analytics/repurchase", tags=["analytics"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "Not found", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid analysis", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 422)
 Category = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 

@@ -17,7 +17,7 @@ import calendar
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from siyu.analytics.common import (
     MAX_PERIOD_DAYS,
     SYSTEM_CHANNEL,
+    Day,
     Grain,
     Period,
     bucket,
@@ -48,7 +49,6 @@ REFUND_EVENT = "refund"
 EVENT_NAME = r"^[A-Za-z0-9_.:$-]{1,100}$"
 Breakdown = Literal["channel"]
 # Days an analysis may name: far enough from date.min/max that local midnights stay instants.
-Day = Annotated[date, Field(ge=date(1970, 1, 1), le=date(2200, 12, 31))]
 _GRAIN_DAYS = {Grain.day: 1, Grain.week: 7, Grain.month: 31}
 _SIZE = -1  # the period index that carries a cohort's size in the engine's answer
 
@@ -466,7 +466,6 @@ def segment_people(db_session: Session, events: EventStore, *, tz: ZoneInfo, key
 
 __all__ = [
     "CohortQuery",
-    "Day",
     "LtvQuery",
     "LtvResult",
     "RetentionQuery",

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import ibis.expr.types as ir
 import typer
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ValidationError
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -21,23 +20,19 @@ from siyu.analytics.cli_app import (
     JsonOption,
     ToOption,
     analytics_app,
+    cli_query,
     console,
     print_json,
 )
 from siyu.analytics.common import Grain
 from siyu.analytics.retention import LtvQuery, LtvResult, RetentionQuery, RetentionResult
 from siyu.api.deps import Context, DbSession, Events
-from siyu.core.errors import InvalidInputError
-from siyu.core.i18n import N_
+from siyu.api.problems import documented
 from siyu.core.i18n import gettext as _
 from siyu.events import EventStore
 
-Q = TypeVar("Q", bound=BaseModel)
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "No such segment", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid analysis", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 422)
 
 
 def _members(
@@ -85,19 +80,6 @@ async def cohort_ltv(
 
 
 # -- CLI --------------------------------------------------------------------------------------
-
-
-def cli_query(model: type[Q], **fields: Any) -> Q:
-    """The query the options spell, or a clear error (not a traceback) for a value out of range."""
-    try:
-        return model(**fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInputError(
-            N_("Invalid option {field}: {reason}"),
-            field=".".join(str(part) for part in first["loc"]),
-            reason=first["msg"],
-        ) from None
 
 
 CohortEventOption = Annotated[

@@ -36,6 +36,17 @@ HTTP_TITLES = {
 }
 
 
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for routes that may answer these statuses as problem+json."""
+    return {
+        status: {
+            "description": HTTP_TITLES.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
+
+
 def problem_response(
     request: Request,
     *,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from siyu.api.deps import Context, DbSession, Events
+from siyu.api.problems import documented
 from siyu.core.config import secret_key
 from siyu.identity.service import derive_hash_key
 from siyu.profiles import service
@@ -25,10 +26,7 @@ def hash_key(context: Context) -> bytes:
 
 
 HashKey = Annotated[bytes, Depends(hash_key)]
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "No such person", "content": {"application/problem+json": {}}},
-    503: {"description": "A store is unavailable", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 503)
 
 
 @router.get(

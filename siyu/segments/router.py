@@ -10,17 +10,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
 from siyu.api.deps import Context, DbSession, Events
+from siyu.api.problems import documented
 from siyu.segments import service
 from siyu.segments.models import EvaluationRead, SegmentCreate, SegmentRead
 from siyu.segments.rules import to_json, to_text
 from siyu.tags.definitions import KEY_PATTERN
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "No such segment", "content": {"application/problem+json": {}}},
-    409: {"description": "Conflict", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid rule", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 409, 422)
 
 
 class RuleBody(BaseModel):

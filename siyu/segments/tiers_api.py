@@ -13,16 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from siyu.api.deps import Context, DbSession, Events
+from siyu.api.problems import documented
 from siyu.core.i18n import gettext as _
 from siyu.identity import service as identity
 from siyu.segments import tiers
 from siyu.segments.tiers import TierRun, TierScheme
 
 router = APIRouter(prefix="/v1", tags=["tiers"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "Not found", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid input", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 422)
 tiers_app = typer.Typer(
     help="Tiers: the scheme, moving people, movement matrix.", no_args_is_help=True
 )

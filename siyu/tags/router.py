@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from siyu.api.deps import Context, DbSession, Events, RowId
+from siyu.api.problems import documented
 from siyu.identity import service as identity
 from siyu.tags import runner, service
 from siyu.tags.definitions import KEY_PATTERN, Category, Status, TagDefinition
@@ -20,11 +21,7 @@ router = APIRouter(tags=["tags"])
 # Who changed a definition, in version history (until API keys name their owner).
 API_ACTOR = "api"
 Key = Annotated[str, Field(pattern=KEY_PATTERN)]
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "No such tag", "content": {"application/problem+json": {}}},
-    409: {"description": "Conflict", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid definition", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 409, 422)
 
 
 class TagPage(BaseModel):

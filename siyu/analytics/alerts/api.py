@@ -18,13 +18,11 @@ from siyu.analytics.alerts.models import AlertRead, RuleCreate, RuleRead, RuleUp
 from siyu.analytics.alerts.service import Finding, RunSummary
 from siyu.analytics.cli_app import JsonOption, analytics_app, console, print_json
 from siyu.api.deps import Context, DbSession, Events, RowId
+from siyu.api.problems import documented
 from siyu.core.i18n import gettext as _
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "Not found", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid input", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 422)
 alerts_app = typer.Typer(help="Anomaly alert rules and alerts.", no_args_is_help=True)
 analytics_app.add_typer(alerts_app, name="alerts")
 API_ACTOR = "api"

@@ -23,20 +23,14 @@ from siyu.analytics.experiments.models import (
     Status,
 )
 from siyu.api.deps import Context, DbSession, Events
+from siyu.api.problems import documented
 from siyu.core.config import secret_key
 from siyu.identity.service import derive_hash_key
 from siyu.tags.definitions import KEY_PATTERN
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 commands = cli  # the ``siyu experiments`` commands register when the router is imported
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "No such experiment", "content": {"application/problem+json": {}}},
-    409: {
-        "description": "Not in a state that allows it",
-        "content": {"application/problem+json": {}},
-    },
-    422: {"description": "Invalid input", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 409, 422)
 
 
 @router.get("", response_model=ExperimentPage, summary="List experiments", responses=PROBLEMS)
