@@ -292,10 +292,15 @@ from siyu.segments.tiers_api import tiers_app  # noqa: E402
 
 app.add_typer(tiers_app, name="tiers")
 
-from siyu.analytics.api import analytics_app, experiments_app  # noqa: E402
+from siyu.analytics.api import analytics_app, experiments_app, report_app  # noqa: E402
 
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(report_app, name="report")
+
+from siyu.privacy.cli import users_app  # noqa: E402
+
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

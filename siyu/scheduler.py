@@ -1,5 +1,6 @@
 """What runs by itself in ``siyu serve``: tags by their cadence, then tiers, then segments,
-then (once a day) the anomaly alert rules over the day before.
+then (once a day) the anomaly alert rules over the day before, then (from Monday 06:00
+local) last week's report, built once and mailed to ``SIYU_REPORT_SUBSCRIBERS``.
 
 Each tag says how fresh it must be: ``weekly`` (the default), ``daily`` (a new local day), or
 ``realtime`` (recomputed incrementally, for the people with new events, at every tick). Dynamic
@@ -18,8 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.analytics.alerts import service as alerts
+from siyu.analytics.report import service as reports
 from siyu.core.clock import utcnow
 from siyu.core.config import Settings
+from siyu.core.errors import SiyuError
 from siyu.events import EventStore
 from siyu.segments import service as segments
 from siyu.segments import tiers
@@ -102,6 +105,7 @@ def tick(
             result = segments.evaluate(context, key)
         done["segments"].append({"key": key, "entered": result.entered, "exited": result.exited})
     done["alerts"] = _daily_alerts(database, events, settings, moment)
+    done["report"] = _weekly_report(database, events, settings, moment)
     return done
 
 
@@ -121,6 +125,26 @@ def _daily_alerts(
         summary = alerts.run_rules(session, events, settings, local.date() - timedelta(days=1))
     _ALERTS_RAN[events.url] = local.date()
     return len(summary.alerts)
+
+
+# The week whose report failed, per event store: not retried at every tick (the log says why).
+_REPORT_FAILED: dict[str, str] = {}
+
+
+def _weekly_report(
+    database: Database, events: EventStore, settings: Settings, moment: datetime
+) -> dict[str, Any] | None:
+    week = reports.due_week(settings, moment)
+    if week is None or _REPORT_FAILED.get(events.url) == week:
+        return None
+    try:
+        with database.unit_of_work() as session:
+            result = reports.run_scheduled(settings, session, events, moment)
+    except SiyuError as exc:
+        _REPORT_FAILED[events.url] = week
+        log.warning("weekly report %s not done: %s", week, exc.render("en"))
+        return {"week": week, "error": exc.code}
+    return None if result is None else result.model_dump(mode="json")
 
 
 class Scheduler:

@@ -17,6 +17,7 @@ from siyu.analytics import (
 from siyu.analytics.alerts import api as alerts_api
 from siyu.analytics.cli_app import analytics_app, experiments_app
 from siyu.analytics.experiments.router import router as experiments_router
+from siyu.analytics.report import api as report_api
 
 router = APIRouter()
 router.include_router(metrics_api.router)
@@ -27,5 +28,8 @@ router.include_router(funnels_api.router)
 router.include_router(paths_api.router)
 router.include_router(attribution_api.router)
 router.include_router(experiments_router)
+router.include_router(report_api.router)
 
-__all__ = ["analytics_app", "experiments_app", "router"]
+report_app = report_api.report_app
+
+__all__ = ["analytics_app", "experiments_app", "report_app", "router"]

@@ -256,10 +256,13 @@ class MetricQuery(BaseModel):
     grain: Grain = Grain.day
     dimension: str | None = Field(
         default=None,
+        max_length=80,
         description="channel, source, utm_source, utm_campaign, scene, category, tier, "
         "lifecycle_stage, rfm_segment, city_tier, gender, age_band or segment:KEY",
     )
-    channel: str | None = Field(default=None, description="Only events on this channel")
+    channel: str | None = Field(
+        default=None, max_length=32, description="Only events on this channel"
+    )
     compare: bool = True
 
 

@@ -52,13 +52,14 @@ async def get_metrics(
     events: Events,
     ctx: Context,
     metric: Annotated[
-        list[str] | None, Query(description="Metric keys (default: the overview set)")
+        list[str] | None,
+        Query(description="Metric keys (default: the overview set)", max_length=40),
     ] = None,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
     grain: Grain = Grain.day,
-    dimension: str | None = None,
-    channel: str | None = None,
+    dimension: Annotated[str | None, Query(max_length=80)] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
     compare: bool = True,
 ) -> MetricResult:
     query = MetricQuery(

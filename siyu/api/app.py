@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from siyu import __version__
@@ -115,11 +114,9 @@ def create_app(
 
     app.include_router(analytics_router)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        """The API documentation, until the console takes this page over."""
-        return RedirectResponse("/docs")
+    from siyu.web import install as install_console
 
+    install_console(app)
     return app
 
 

@@ -10,11 +10,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu.api.problems import internal_error_response
-from siyu.core.i18n import negotiate, use_locale
+from siyu.core.i18n import negotiate, normalize_locale, use_locale
 from siyu.core.ids import new_id
 from siyu.core.logging import get_logger, request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+LANG_COOKIE = "siyu_lang"  # set by the console's language switch
 log = get_logger("api.access")
 
 
@@ -40,7 +41,8 @@ class RequestContextMiddleware:
         status = 500
         started_response = False
 
-        with use_locale(negotiate(headers.get("accept-language"))) as locale:
+        chosen = _cookie_locale(headers.get("cookie")) or negotiate(headers.get("accept-language"))
+        with use_locale(chosen) as locale:
 
             async def send_with_headers(message: Message) -> None:
                 nonlocal status, started_response
@@ -67,3 +69,14 @@ class RequestContextMiddleware:
                     (time.perf_counter() - started) * 1000,
                 )
                 request_id_var.reset(token)
+
+
+def _cookie_locale(cookie_header: str | None) -> str | None:
+    """The language chosen in the console (cookie ``siyu_lang``), if any."""
+    if not cookie_header:
+        return None
+    for part in cookie_header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == LANG_COOKIE:
+            return normalize_locale(value)
+    return None

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         "smtp://user:password@host:port (smtps:// for TLS, ?starttls=1 to upgrade). "
         "Unset: email delivery is off.",
     )
+    report_subscribers: str = Field(
+        default="",
+        description="SIYU_REPORT_SUBSCRIBERS: comma-separated email addresses that receive the "
+        "weekly report (built every Monday after 06:00 local by the server; needs "
+        "SIYU_SMTP_URL). Empty: the report is built but not sent.",
+    )
     mail_from: str = Field(
         default="siyu@localhost",
         description="SIYU_MAIL_FROM: sender address of the mail siyu sends.",
@@ -98,6 +104,18 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("report_subscribers")
+    @classmethod
+    def _email_list(cls, value: str) -> str:
+        addresses = [a.strip() for a in value.split(",") if a.strip()]
+        wrong = [a for a in addresses if "@" not in a or " " in a]
+        if wrong:
+            raise InvalidSettingValueError(
+                N_("not an email address: {value!r}; separate addresses with commas"),
+                value=wrong[0],
+            )
+        return ",".join(addresses)
 
     @field_validator("timezone")
     @classmethod
@@ -172,6 +190,10 @@ class Settings(BaseSettings):
         return self.events_url or f"duckdb:///{self.home_dir / 'events.duckdb'}"
 
     @property
+    def report_subscriber_list(self) -> list[str]:
+        return [a for a in self.report_subscribers.split(",") if a]
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -188,6 +210,7 @@ class Settings(BaseSettings):
             "SIYU_TIMEZONE": self.timezone,
             "SIYU_LANG": self.lang,
             "SIYU_SMTP_URL": hide_password(self.smtp_url) if self.smtp_url else "",
+            "SIYU_REPORT_SUBSCRIBERS": self.report_subscribers,
             "SIYU_MAIL_FROM": self.mail_from,
             "SIYU_WECOM_ROBOT_URL": self.wecom_robot_url,
             "SIYU_LOG_LEVEL": self.log_level,

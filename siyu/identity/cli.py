@@ -128,6 +128,7 @@ def _register() -> None:
     ) -> None:
         """Show a person's profile: identifiers (masked), traits and latest events."""
         from siyu.profiles import service as profiles
+        from siyu.profiles.traits import load_trait_rules
 
         with open_stores() as (settings, session, events):
             person_id = (
@@ -137,7 +138,12 @@ def _register() -> None:
                     db_session=session, hash_key=_hash_key(settings), identifier=who
                 )
             )
-            profile = profiles.profile(db_session=session, events=events, person_id=person_id)
+            profile = profiles.profile(
+                db_session=session,
+                events=events,
+                person_id=person_id,
+                rules=load_trait_rules(settings.home),
+            )
         if as_json:
             console.print_json(profile.model_dump_json())
             return

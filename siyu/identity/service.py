@@ -578,7 +578,10 @@ def revealed_identifiers(events: EventStore, hash_key: bytes, person_id: str) ->
     unmasked, so only for readers allowed to see them."""
     revealed: dict[str, str] = {}
     for key in raw_identifiers(events, person_id):
-        kind, _, value = key.rpartition(":") if key.startswith("custom:") else key.partition(":")
+        kind, _, value = key.partition(":")
+        if kind == "custom":
+            name, _, value = value.partition(":")
+            kind = f"custom:{name}"
         normal = normalize(kind, value)
         if normal is not None:
             revealed[key_hash(hash_key, f"{kind}:{normal}")] = value

@@ -12,7 +12,16 @@ from sqlalchemy.orm import Session
 from siyu.core.clock import utcnow
 from siyu.core.errors import AuthenticationError, ConflictError
 from siyu.core.i18n import N_
-from siyu.privacy.models import User, UserCreate
+from siyu.privacy.models import Role, User, UserCreate
+
+# Roles that may see identifiers and contact details (phone numbers, emails) unmasked.
+PII_ROLES = frozenset({Role.admin})
+ROLE_LABELS = {
+    Role.admin: N_("Administrator"),
+    Role.operator: N_("Operator"),
+    Role.analyst: N_("Analyst"),
+    Role.auditor: N_("Auditor"),
+}
 
 _hasher = PasswordHasher()
 
@@ -25,6 +34,20 @@ def _dummy_hash() -> str:
 
 def get_by_username(*, db_session: Session, username: str) -> User | None:
     return db_session.scalars(select(User).where(User.username == username)).one_or_none()
+
+
+def get(*, db_session: Session, user_id: int) -> User | None:
+    return db_session.get(User, user_id)
+
+
+def list_users(*, db_session: Session) -> list[User]:
+    """Every user, by user name."""
+    return list(db_session.scalars(select(User).order_by(User.username)))
+
+
+def may_see_pii(role: str) -> bool:
+    """Whether ``role`` may see phone numbers, emails and other identifiers unmasked."""
+    return role in PII_ROLES
 
 
 def create(*, db_session: Session, user_in: UserCreate) -> User:

@@ -13,6 +13,7 @@ from siyu.core.config import secret_key
 from siyu.identity.service import derive_hash_key
 from siyu.profiles import service
 from siyu.profiles.service import ProfileRead
+from siyu.profiles.traits import load_trait_rules
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 IDENTIFIER_PATTERN = (
@@ -35,9 +36,15 @@ PROBLEMS = documented(404, 503)
     summary="A person's profile (OneID)",
     responses=PROBLEMS,
 )
-async def get_person(person_id: str, db_session: DbSession, events: Events) -> ProfileRead:
+async def get_person(
+    person_id: str, db_session: DbSession, events: Events, ctx: Context
+) -> ProfileRead:
     return await run_in_threadpool(
-        service.profile, db_session=db_session, events=events, person_id=person_id
+        service.profile,
+        db_session=db_session,
+        events=events,
+        person_id=person_id,
+        rules=load_trait_rules(ctx.settings.home),
     )
 
 
@@ -47,6 +54,7 @@ async def get_person(person_id: str, db_session: DbSession, events: Events) -> P
 async def find_person(
     db_session: DbSession,
     events: Events,
+    ctx: Context,
     key: HashKey,
     identifier: Annotated[
         str,
@@ -59,5 +67,9 @@ async def find_person(
 ) -> ProfileRead:
     person_id = service.find_person_id(db_session=db_session, hash_key=key, identifier=identifier)
     return await run_in_threadpool(
-        service.profile, db_session=db_session, events=events, person_id=person_id
+        service.profile,
+        db_session=db_session,
+        events=events,
+        person_id=person_id,
+        rules=load_trait_rules(ctx.settings.home),
     )

@@ -336,6 +336,32 @@ def person_tier(
     return rows[0] if rows else None
 
 
+def distribution(events: EventStore, scheme_key: str = "member_tier") -> dict[str, int]:
+    """How many people hold each tier now (tier key → people); empty before any evaluation."""
+    current = current_tiers(events, scheme_key)
+    counts = current.group_by("tier").aggregate(n=current.count()).to_pyarrow().to_pylist()
+    return {str(row["tier"]): int(row["n"]) for row in counts}
+
+
+def person_history(
+    events: EventStore, person_id: str, scheme_key: str = "member_tier", limit: int = 50
+) -> list[dict[str, Any]]:
+    """The person's tier changes, newest first (``from_tier``, ``to_tier``, ``reason``,
+    ``changed_at``)."""
+    if not events.has_table(HISTORY_TABLE):
+        return []
+    history = events.table(HISTORY_TABLE)
+    mine = history.filter(history.scheme == scheme_key, history.person_id == person_id)
+    rows: list[dict[str, Any]] = (
+        mine.select("from_tier", "to_tier", "reason", "win_back", "changed_at")
+        .order_by(ibis.desc("changed_at"))
+        .limit(limit)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return rows
+
+
 def load_scheme(home: Any) -> TierScheme:
     """The brand's scheme: ``SIYU_HOME/tiers.yaml`` if present, else the default scheme."""
     import yaml

@@ -62,6 +62,7 @@ SEMANTIC_422 = {
     ("PATCH", "/v1/experiments/{key}"),
     ("POST", "/v1/experiments/{key}/exposures"),
     ("POST", "/v1/experiments/power"),
+    ("POST", "/v1/reports/weekly"),
 }
 
 

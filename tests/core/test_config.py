@@ -176,6 +176,7 @@ def test_public_view_hides_secrets(tmp_path: Path) -> None:
         "SIYU_TIMEZONE",
         "SIYU_LANG",
         "SIYU_SMTP_URL",
+        "SIYU_REPORT_SUBSCRIBERS",
         "SIYU_MAIL_FROM",
         "SIYU_WECOM_ROBOT_URL",
         "SIYU_LOG_LEVEL",

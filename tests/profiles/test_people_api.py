@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -100,3 +101,35 @@ def test_cli_people_show(brand, monkeypatch: pytest.MonkeyPatch) -> None:
     assert someone["name"] in result.output
     missing = CliRunner().invoke(cli_app, ["people", "show", "phone:13000000000"])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_the_brand_sets_how_traits_survive(brand) -> None:
+    settings, someone = brand
+    with open_event_store(settings.resolved_events_url) as events:
+        events.append(
+            pa.table(
+                {
+                    "event_id": ["traits-test-1"],
+                    "name": ["identify"],
+                    "ts": [datetime(2026, 6, 30, 12, tzinfo=UTC)],
+                    "user_id": [f"member_no:{someone['member_no']}"],
+                    "channel": ["web"],
+                    "properties": ['{"name": "网上的昵称"}'],
+                }
+            )
+        )
+    rules = settings.home_dir / "traits.yaml"
+    lookup = {"identifier": f"member_no:{someone['member_no']}"}
+    try:
+        with TestClient(create_app(settings)) as client:
+            trusted = client.get("/v1/people", params=lookup).json()
+            rules.write_text("name: latest\n", encoding="utf-8")
+            latest = client.get("/v1/people", params=lookup).json()
+            rules.write_text("name: [fax]\n", encoding="utf-8")
+            broken = client.get(f"/v1/people/{latest['person_id']}")
+        assert trusted["traits"]["name"] == someone["name"]  # the store is trusted over the web
+        assert latest["traits"]["name"] == "网上的昵称"
+        assert broken.status_code == 500
+        assert "traits.yaml" in broken.json()["detail"]
+    finally:
+        rules.unlink(missing_ok=True)
