@@ -42,8 +42,8 @@ uv: ## install uv with pip if it is missing
 venv: uv ## create .venv and install siyu with the dev tools from uv.lock
 	@$(UV) sync --frozen
 
-system-deps: ## install Chromium and a CJK font with apt-get if missing
-	@if [ -x $(CHROMIUM) ] && [ -f $(CJK_FONT) ]; then exit 0; fi
+system-deps: ## install Chromium, a CJK font and Pango (PDF reports) with apt-get if missing
+	@if [ -x $(CHROMIUM) ] && [ -f $(CJK_FONT) ] && ldconfig -p | grep -q libpangoft2-1.0; then exit 0; fi
 	if ! command -v apt-get >/dev/null 2>&1; then
 		echo "WARNING: Chromium ($(CHROMIUM)) or the CJK font ($(CJK_FONT)) is missing and apt-get is not"
 		echo "         available: install chromium and fonts-wqy-microhei yourself; browser tests may fail."
@@ -57,9 +57,10 @@ system-deps: ## install Chromium and a CJK font with apt-get if missing
 		fi
 		sudo="sudo"
 	fi
-	echo "Installing chromium and fonts-wqy-microhei with apt-get"
+	echo "Installing chromium, fonts-wqy-microhei and Pango with apt-get"
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-wqy-microhei
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		chromium fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 
 # -- use -------------------------------------------------------------------------------
 
