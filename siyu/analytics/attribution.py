@@ -418,19 +418,23 @@ def _attribute(events: EventStore, setup: Setup) -> AttributionResult:
     convs = conversions(events, setup)
     weights = credited(events, setup, convs)
     rule_models = [m for m in setup.models if m is not Model.markov]
+    # Only the asked models' weights are summed (the engine then skips the others' window
+    # functions); every conversion's weights sum to 1 in each model, so the totals come from
+    # the same pass instead of another scan of the conversions.
+    summed: list[Model] = list(rule_models) or [Model.linear]
     sums: dict[str, Any] = {}
-    for model in RULE_MODELS:
-        weight = weights[f"w_{model.value}"]
-        sums[f"c_{model.value}"] = weight.sum()
-        sums[f"r_{model.value}"] = (weight * weights.revenue).sum()
+    for rule in summed:
+        weight = weights[f"w_{rule.value}"]
+        sums[f"c_{rule.value}"] = weight.sum()
+        sums[f"r_{rule.value}"] = (weight * weights.revenue).sum()
     by_key = weights.group_by("channel", "campaign").aggregate(**sums).to_pyarrow().to_pylist()
-    totals = convs.aggregate(n=convs.count(), revenue=convs.revenue.sum()).to_pyarrow()
-    total_n = int(totals.column("n")[0].as_py() or 0)
-    total_revenue = float(totals.column("revenue")[0].as_py() or 0.0)
+    first = summed[0].value
+    total_n = round(sum(float(r[f"c_{first}"] or 0.0) for r in by_key))
+    total_revenue = sum(float(r[f"r_{first}"] or 0.0) for r in by_key)
     direct_rows = [row for row in by_key if row["channel"] == DIRECT]
     direct = Credit(
-        conversions=sum(r["c_linear"] for r in direct_rows),
-        revenue=_money(sum(r["r_linear"] for r in direct_rows)),
+        conversions=sum(r[f"c_{first}"] for r in direct_rows),
+        revenue=_money(sum(r[f"r_{first}"] for r in direct_rows)),
     )
     touched_n = total_n - round(direct.conversions)
     touched_revenue = total_revenue - direct.revenue
