@@ -545,6 +545,7 @@ def test_power_plans_and_refuses_nonsense() -> None:
         PowerRequest(kind="proportion", baseline=0, mde=0.1, relative=True),
         PowerRequest(kind="proportion", baseline=0.1, mde=0.1, alpha=0.3, power=0.2),
         PowerRequest(kind="mean", baseline=1, mde=1e-9, sd=1e6),
+        PowerRequest(kind="mean", baseline=1e12, mde=1e11, sd=5e-324, relative=True),  # inf
     ):
         with pytest.raises(AnalysisError):
             analysis.plan(bad)

@@ -322,6 +322,10 @@ def plan(request: PowerRequest) -> PowerResult:
         if request.sd is None:
             raise AnalysisError(N_("A change of a mean needs the per-person sd"), field="sd")
         effect = change / request.sd
+    if not math.isfinite(effect) or not math.isfinite(treatment_value):
+        raise AnalysisError(
+            N_("These numbers are out of range for a sample-size calculation"), field="sd"
+        )
     if abs(effect) < MIN_EFFECT_SIZE:
         raise AnalysisError(
             N_("The change is too small to detect (effect size {effect:.2e})"),
