@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
@@ -183,13 +183,36 @@ def get_segment(db_session: Session, key: str) -> SegmentRead:
 
 
 def list_segments(
-    db_session: Session, *, status: str | None = "active", offset: int = 0, limit: int = 50
+    db_session: Session,
+    *,
+    status: str | None = "active",
+    search: str | None = None,
+    sort: str = "key",
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[list[SegmentRead], int]:
+    """A page of segments and the total matching (``search``: part of the key or name)."""
     query = select(Segment)
     if status:
         query = query.where(Segment.status == status)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(Segment.key.like(pattern, escape="\\"), Segment.name.like(pattern, escape="\\"))
+        )
+    order = {
+        "key": Segment.key,
+        "name": Segment.name,
+        "members": Segment.members.desc().nulls_last(),
+        "updated": Segment.updated_at.desc(),
+    }
+    if sort not in order:
+        raise InvalidInputError(
+            N_("Unknown sort {sort!r}; use one of {known}"), sort=sort, known=", ".join(order)
+        )
     total = db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db_session.scalars(query.order_by(Segment.key).offset(offset).limit(limit))
+    rows = db_session.scalars(query.order_by(order[sort], Segment.key).offset(offset).limit(limit))
     return [SegmentRead.model_validate(r) for r in rows], total
 
 

@@ -38,8 +38,12 @@ class CachedStatic(StaticFiles):
 
 def install(app: FastAPI) -> None:
     """Mount the console on ``app``: its pages, its static files, the login redirect."""
+    from siyu.web.analytics_views import router as analytics_router
+    from siyu.web.catalog_views import router as catalog_router
     from siyu.web.views import router
 
     app.mount("/static", CachedStatic(directory=STATIC_DIR), name="static")
     app.include_router(router)
+    app.include_router(catalog_router)
+    app.include_router(analytics_router)
     app.add_exception_handler(LoginRequiredError, login_redirect)
