@@ -552,14 +552,17 @@ def unmerge(*, db_session: Session, merge_id: int) -> MergeLog:
 
 
 def events_of(events: EventStore, person_id: str) -> Any:
-    """One person's events (Ibis): those whose user or device key maps to them."""
+    """One person's events (Ibis): those whose user or device key maps to them, and the events
+    siyu recorded about them (tier changes, segment entries, exposures)."""
     table = events.table()
     if not events.has_table(IDENTITY_MAP_TABLE):
         return table.filter(ibis.literal(False))
     identity = events.table(IDENTITY_MAP_TABLE)
     keys = identity.filter(identity.person_id == person_id).key
     return table.filter(
-        table.user_id.isin(keys) | ("anonymous_id:" + table.anonymous_id).isin(keys)
+        table.user_id.isin(keys)
+        | ("anonymous_id:" + table.anonymous_id).isin(keys)
+        | (table.user_id == f"{ONEID_PREFIX}{person_id}")  # what siyu recorded about them
     )
 
 
