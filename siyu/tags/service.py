@@ -148,13 +148,35 @@ def _version(db_session: Session, row: TagDefinitionRow, change: str, by: str) -
     )
 
 
+# Parsed active definitions per database, with the fingerprint they were read at: parsing
+# 200+ definitions costs tens of milliseconds, and pages and refreshes ask for them often.
+_ACTIVE: dict[str, tuple[tuple[Any, ...], list[TagDefinition]]] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
 def active_definitions(db_session: Session) -> list[TagDefinition]:
-    rows = db_session.scalars(
-        select(TagDefinitionRow)
-        .where(TagDefinitionRow.status == Status.ACTIVE)
-        .order_by(TagDefinitionRow.key)
+    """Every active definition, by key; re-read only when one was added, changed or retired."""
+    active = TagDefinitionRow.status == Status.ACTIVE
+    fingerprint = tuple(
+        db_session.execute(
+            select(
+                func.count(),
+                func.sum(TagDefinitionRow.version),
+                func.max(TagDefinitionRow.updated_at),
+            ).where(active)
+        ).one()
     )
-    return [TagDefinition.model_validate(r.definition) for r in rows]
+    engine = db_session.get_bind().engine
+    url = f"{engine.url}#{id(engine)}"  # one engine per database (and PostgreSQL schema)
+    with _ACTIVE_LOCK:
+        known = _ACTIVE.get(url)
+    if known is not None and known[0] == fingerprint:
+        return list(known[1])
+    rows = db_session.scalars(select(TagDefinitionRow).where(active).order_by(TagDefinitionRow.key))
+    parsed = [TagDefinition.model_validate(r.definition) for r in rows]
+    with _ACTIVE_LOCK:
+        _ACTIVE[url] = (fingerprint, parsed)
+    return list(parsed)
 
 
 def _row_or_raise(db_session: Session, key: str) -> TagDefinitionRow:
