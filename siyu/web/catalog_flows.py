@@ -30,13 +30,12 @@ from siyu.store import Database
 from siyu.tags import runner
 from siyu.tags import service as tags
 from siyu.tags.definitions import (
-    Aggregate,
     Category,
-    Formula,
     TagDefinition,
     Trait,
     ValueType,
 )
+from siyu.tags.explain import describe_computation
 from siyu.tags.models import TagRefreshRead
 from siyu.tags.service import RefreshOptions, TagRead
 from siyu.web.flows import CHANNELS, TAG_CATEGORIES, channel_label, mask_value, tier_names
@@ -239,40 +238,6 @@ def _facts(item: TagRead) -> list[tuple[str, str]]:
     if d.values:
         facts.append((gettext("Allowed values"), "、".join(d.values)))
     return facts
-
-
-def describe_computation(definition: TagDefinition) -> list[str]:
-    """The definition's computation in a sentence or two an operator can read."""
-    compute = definition.compute
-    if isinstance(compute, Aggregate):
-        lines = [
-            gettext("{function} over the events {events}").format(
-                function=compute.function.value + (f"({compute.field})" if compute.field else ""),
-                events=", ".join(compute.events),
-            )
-        ]
-        if compute.window_days:
-            lines.append(gettext("in the last {days} days").format(days=compute.window_days))
-        if compute.before_days:
-            lines.append(
-                gettext("only before the last {days} days").format(days=compute.before_days)
-            )
-        for condition in compute.where:
-            value = "" if condition.value is None else f" {condition.value!r}"
-            lines.append(
-                gettext("where {condition}").format(
-                    condition=f"{condition.field} {condition.op}{value}"
-                )
-            )
-        return lines
-    if isinstance(compute, Trait):
-        rule = gettext("latest value") if compute.rule == "latest" else gettext("first value")
-        return [gettext("Profile trait {trait} ({rule})").format(trait=compute.trait, rule=rule)]
-    if isinstance(compute, Formula):
-        return [
-            gettext("Formula over other tags: {expression}").format(expression=compute.expression)
-        ]
-    return [gettext("Assigned by hand or imported from a file")]
 
 
 def _versions(rows: list[Any]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from siyu.profiles import service as profiles
 from siyu.profiles.traits import load_trait_rules
 from siyu.segments import tiers
 from siyu.tags import service as tags
+from siyu.tags.explain import describe_computation
 
 log = get_logger("web")
 T = TypeVar("T")
@@ -366,6 +367,7 @@ def _tag_groups(db_session: Session, values: dict[str, Any]) -> list[dict[str, A
                 "value": value,
                 "unit": definition.unit,
                 "description": definition.description,
+                "why": " · ".join(describe_computation(definition)),
             }
         )
     return [

@@ -111,6 +111,11 @@ def test_profile_360(console: Console) -> None:
         assert f'id="{section}"' in html
     assert 'class="event ev-' in html
     assert "initial" in html  # the tier history's first assignment
+    # Why a tag has its value: the tag links to its page and says how it is computed.
+    assert 'href="/tags/orders_count_365d"' in html
+    assert (
+        "order_paid" in re.search(r'title="[^"]*"><dt><a href="/tags/orders_count_365d"', html)[0]
+    )
     timeline = client.get(
         f"/people/{person_id}/timeline",
         params={"name": "order_paid"},
