@@ -494,6 +494,13 @@ def evaluate_segment(
     return segments.evaluate(world, key)
 
 
+def set_archived(*, db_session: Session, key: str, archived: bool) -> SegmentRead:
+    """Archive a segment (no longer evaluated; its members stay readable) or restore it."""
+    if archived:
+        return segments.archive_segment(db_session, key)
+    return segments.restore_segment(db_session, key)
+
+
 # -- tiers ------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from siyu.api.deps import Context, DbSession, RowId
-from siyu.core.errors import EventStoreError, SiyuError
+from siyu.core.errors import EventStoreError, NotFoundError, SiyuError
 from siyu.core.i18n import N_, gettext
 from siyu.events import EventStore
 from siyu.tags import service as tags
@@ -358,6 +358,29 @@ def evaluate_segment(
             settings=context.settings,
             key=key[:64],
         )
+    except SiyuError as exc:
+        return _error_page(request, user, sign, exc, "segments")
+    return RedirectResponse(f"/segments/{quote(key[:64], safe='')}", status_code=303)
+
+
+@router.post("/segments/{key}/{action}")
+def archive_or_restore(
+    request: Request,
+    key: str,
+    action: str,
+    user: User,
+    sign: SignerDep,
+    db_session: DbSession,
+    csrf_token: FormText = "",
+) -> Response:
+    """Archive a segment (undone by restore) or restore it."""
+    if action not in ("archive", "restore"):
+        return _error_page(request, user, sign, NotFoundError(N_("No such page")), "segments")
+    try:
+        if not csrf_ok(request, sign, csrf_token):
+            raise _expired()
+        flows.ensure_manager(user.role)
+        flows.set_archived(db_session=db_session, key=key[:64], archived=action == "archive")
     except SiyuError as exc:
         return _error_page(request, user, sign, exc, "segments")
     return RedirectResponse(f"/segments/{quote(key[:64], safe='')}", status_code=303)

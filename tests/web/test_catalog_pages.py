@@ -181,6 +181,20 @@ def test_save_a_segment_then_its_page_and_evaluation(console: Console) -> None:
     )
     assert changes.text.lstrip().startswith('<div id="changes"')
     assert client.get("/segments/nope").status_code == 404
+    # Archive, then undo it.
+    archived = client.post(
+        "/segments/recent_rfm/archive", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert archived.status_code == 200 and 'action="/segments/recent_rfm/restore"' in archived.text
+    assert "recent_rfm" in client.get("/segments", params={"status": "archived"}).text
+    restored = client.post(
+        "/segments/recent_rfm/restore", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert 'action="/segments/recent_rfm/archive"' in restored.text
+    assert (
+        client.post("/segments/recent_rfm/explode", data={"csrf_token": token}).status_code == 404
+    )
+    assert client.post("/segments/recent_rfm/archive", data={"csrf_token": "x"}).status_code == 403
 
 
 def test_tiers_counts_rules_and_movement(console: Console) -> None:
