@@ -34,6 +34,7 @@ from siyu.tags.definitions import (
     TagDefinition,
     Trait,
     ValueType,
+    definitions_from_yaml,
 )
 from siyu.tags.explain import describe_computation
 from siyu.tags.models import TagRefreshRead
@@ -238,6 +239,16 @@ def _facts(item: TagRead) -> list[tuple[str, str]]:
     if d.values:
         facts.append((gettext("Allowed values"), "、".join(d.values)))
     return facts
+
+
+def edit_tag(*, db_session: Session, key: str, text: str, by: str) -> None:
+    """Save one tag's edited YAML as its next version (the same checks as the API's)."""
+    found = definitions_from_yaml(text)
+    if len(found) != 1:
+        raise InvalidInputError(
+            N_("Edit one tag at a time: the YAML holds {count}"), count=len(found)
+        )
+    tags.update_tag(db_session, key, found[0], by=by)
 
 
 def _versions(rows: list[Any]) -> list[dict[str, Any]]:

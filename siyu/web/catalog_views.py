@@ -9,13 +9,16 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
+from siyu.api.context import AppContext
 from siyu.api.deps import Context, DbSession, RowId
 from siyu.core.errors import EventStoreError, NotFoundError, SiyuError
 from siyu.core.i18n import N_, gettext
 from siyu.events import EventStore
 from siyu.tags import service as tags
 from siyu.web import catalog_flows as flows
+from siyu.web.auth import Signer
 from siyu.web.deps import ConsoleUser, SignerDep, User, csrf_ok, is_htmx, page
 
 router = APIRouter(include_in_schema=False)
@@ -153,8 +156,22 @@ def tag_detail(
     context: Context,
     db_session: DbSession,
 ) -> Response:
+    return _tag_page(request, user, sign, context, db_session, key[:64])
+
+
+def _tag_page(
+    request: Request,
+    user: ConsoleUser,
+    sign: Signer,
+    context: AppContext,
+    db_session: Session,
+    key: str,
+    *,
+    edit_error: str | None = None,
+    edited: str | None = None,
+) -> Response:
     try:
-        data = flows.tag_page(db_session=db_session, events=_events(context), key=key[:64])
+        data = flows.tag_page(db_session=db_session, events=_events(context), key=key)
     except SiyuError as exc:
         return _error_page(request, user, sign, exc, "tags")
     values = {
@@ -163,8 +180,43 @@ def tag_detail(
         "refresh": data.refreshes[0] if data.refreshes else None,
         "error": None,
         "tag": data.tag.key,
+        "edit_error": edit_error,
+        "edited": edited,
     }
-    return page(request, "tag.html", values, user=user, sign=sign, active="tags")
+    status_code = 422 if edit_error else 200
+    return page(
+        request, "tag.html", values, user=user, sign=sign, active="tags", status_code=status_code
+    )
+
+
+@router.post("/tags/{key}/edit")
+def edit_tag(
+    request: Request,
+    key: str,
+    user: User,
+    sign: SignerDep,
+    context: Context,
+    db_session: DbSession,
+    csrf_token: FormText = "",
+    definition: Annotated[str, Form(max_length=100_000)] = "",
+) -> Response:
+    """Save the edited YAML as the tag's next version (errors keep the text in the page)."""
+    key = key[:64]
+    try:
+        if not csrf_ok(request, sign, csrf_token):
+            raise _expired()
+        flows.ensure_manager(user.role)
+        flows.edit_tag(db_session=db_session, key=key, text=definition, by=user.username)
+    except flows.NotAllowedError as exc:
+        return _error_page(request, user, sign, exc, "tags")
+    except SiyuError as exc:
+        reasons = "; ".join(str(e.get("reason", e)) for e in exc.errors[:3])
+        message = exc.render() + (f": {reasons}" if reasons else "")
+        db_session.rollback()
+        return _tag_page(
+            request, user, sign, context, db_session, key, edit_error=message, edited=definition
+        )
+    return RedirectResponse(f"/tags/{quote(key, safe='')}", status_code=303)
 
 
 # -- segments -------------------------------------------------------------------------------

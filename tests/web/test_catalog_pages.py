@@ -4,6 +4,7 @@ roles, empty states and bad input shown in the page."""
 
 from __future__ import annotations
 
+import html as htmlmod
 import json
 import re
 import time
@@ -239,3 +240,42 @@ def test_empty_brand_says_what_to_do(empty: Settings) -> None:
         tiers = client.get("/tiers")
         assert tiers.status_code == 200 and "siyu tiers evaluate" in tiers.text
         assert client.get("/segments/new").status_code == 200
+
+
+def test_edit_a_tag_definition_in_the_page(console: Console, analyst: TestClient) -> None:
+    client = console("admin")
+    html = client.get("/tags/orders_count_30d").text
+    token = csrf_of(html)
+    text = re.search(r'<textarea name="definition"[^>]*>(.*?)</textarea>', html, re.S)
+    assert text, "no editor for an admin"
+    original = htmlmod.unescape(text.group(1))
+    edited = original.replace("name_zh:", "name_zh: 近30天下单次数（改） #", 1)
+    saved = client.post(
+        "/tags/orders_count_30d/edit",
+        data={"csrf_token": token, "definition": edited},
+        follow_redirects=True,
+    )
+    assert saved.status_code == 200 and "近30天下单次数（改）" in saved.text
+    versions = client.get("/v1/tags/orders_count_30d/versions").json()
+    assert max(v["version"] for v in versions) >= 2
+    broken = client.post(
+        "/tags/orders_count_30d/edit", data={"csrf_token": token, "definition": "key: [oops"}
+    )
+    assert broken.status_code == 422 and 'role="alert"' in broken.text
+    assert "key: [oops" in broken.text  # the text is kept to fix it
+    other = client.post(
+        "/tags/orders_count_30d/edit",
+        data={"csrf_token": token, "definition": edited.replace("orders_count_30d", "x_1")},
+    )
+    assert other.status_code == 422
+    looked = analyst.get("/tags/orders_count_30d").text
+    assert 'name="definition"' not in looked  # analysts read the YAML, they do not edit it
+    refused = analyst.post(
+        "/tags/orders_count_30d/edit",
+        data={"csrf_token": csrf_of(looked), "definition": edited},
+    )
+    assert refused.status_code == 403
+    back = client.post(  # the brand is shared with other tests: put the definition back
+        "/tags/orders_count_30d/edit", data={"csrf_token": token, "definition": original}
+    )
+    assert back.status_code == 200 and "（改）" not in back.text
