@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from siyu.analytics import funnels
 from siyu.analytics.common import Grain
 from siyu.analytics.experiments import analysis as experiment_analysis
 from siyu.analytics.experiments import service as experiments
@@ -27,7 +28,7 @@ from siyu.events import EventStore
 from siyu.privacy.models import Role
 from siyu.web import analytics_flows as af
 from siyu.web import experiment_flows
-from siyu.web.deps import ConsoleUser, SignerDep, User, is_htmx, page
+from siyu.web.deps import ConsoleUser, SignerDep, User, csrf_ok, is_htmx, page
 from siyu.web.flows import Panel, panel
 from siyu.web.reports_views import router as reports_router
 
@@ -35,6 +36,8 @@ router = APIRouter(include_in_schema=False)
 router.include_router(reports_router)
 
 ANALYST_ROLES = frozenset({Role.admin.value, Role.operator.value, Role.analyst.value})
+SEGMENT_MAKERS = frozenset({Role.admin.value, Role.operator.value})
+FormText = Annotated[str, Form(max_length=200)]
 TABS = (
     ("funnels", "/analytics/funnels", N_("Funnels")),
     ("retention", "/analytics/retention", N_("Retention")),
@@ -153,8 +156,51 @@ def funnel_page(
         "names": names,
         "modes": [(key, gettext(label)) for key, label in af.MODES.items()],
         "breakdowns": af.BREAKDOWNS,
+        "may_save": user.role in SEGMENT_MAKERS,
     }
     return _analysis(request, user, sign, tab="funnels", values=values, result=result)
+
+
+@router.post("/analytics/funnels/dropoff")
+def save_dropoff(
+    request: Request,
+    user: User,
+    sign: SignerDep,
+    context: Context,
+    db_session: DbSession,
+    csrf_token: FormText = "",
+    step: Annotated[list[str] | None, Form(max_length=40)] = None,
+    window: FormText = "7d",
+    mode: FormText = "any",
+    start: FormText = "",
+    end: FormText = "",
+    at: FormText = "",
+    key: FormText = "",
+    name: FormText = "",
+) -> Response:
+    """Save the people who dropped off before a step as a static segment, then show it."""
+    if user.role not in SEGMENT_MAKERS:
+        message = gettext("Only administrators and operators may save segments.")
+        return forbidden(request, user, sign, message, "analytics")
+    if not csrf_ok(request, sign, csrf_token):
+        return forbidden(
+            request, user, sign, gettext("The form expired; reload the page."), "analytics"
+        )
+    form = af.funnel_form(step or [], window, mode, "", start, end)
+    try:
+        segment, _counts = funnels.save_dropoff_segment(
+            db_session, events_of(context), form.definition(),
+            step=af.parse_int(at, 2, 2, funnels.MAX_STEPS), key=key.strip(),
+            name=name.strip() or key.strip(), tz=context.settings.tz,
+        )  # fmt: skip
+    except SiyuError as exc:
+        db_session.rollback()
+        values = {"title": exc.render_title(), "message": exc.render(), "hint": exc.render_hint()}
+        return page(
+            request, "error.html", values, user=user, sign=sign, active="analytics",
+            status_code=exc.status,
+        )  # fmt: skip
+    return RedirectResponse(f"/segments/{segment.key}", status_code=303)
 
 
 @router.get("/analytics/retention")

@@ -75,6 +75,29 @@ def test_funnel_page_runs_and_matches_the_api(console: Console) -> None:
     assert "Traceback" not in partial.text
 
 
+def test_who_dropped_off_becomes_a_segment(console: Console) -> None:
+    client = console("admin")
+    params = {"step": STEPS, "window": "7d", "mode": "any"}
+    html = client.get("/analytics/funnels", params=params).text
+    assert 'action="/analytics/funnels/dropoff"' in html
+    api = client.post(
+        "/v1/analytics/funnels", json={"steps": [{"event": s} for s in STEPS], "window": "7d"}
+    ).json()
+    form = {
+        "csrf_token": csrf_of(html), "step": STEPS, "window": "7d", "mode": "any",
+        "start": api["period"]["start"], "end": api["period"]["end"], "at": "2",
+        "key": "dropped_at_two", "name": "第二步流失",
+    }  # fmt: skip
+    saved = client.post("/analytics/funnels/dropoff", data=form, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == "/segments/dropped_at_two"
+    page = client.get("/segments/dropped_at_two").text
+    assert f'<dd id="segment-count">{api["steps"][1]["dropped"]:,}</dd>' in page
+    again = client.post("/analytics/funnels/dropoff", data=form)
+    assert again.status_code == 409 and "Traceback" not in again.text
+    bad = client.post("/analytics/funnels/dropoff", data={**form, "csrf_token": "x"})
+    assert bad.status_code == 403
+
+
 def test_unknown_event_is_an_error_in_the_page(console: Console) -> None:
     client = console("admin")
     answer = client.get("/analytics/funnels", params={"step": ["product_view", "no_such_evt"]})
