@@ -113,6 +113,7 @@ def profile(
 PHONE_LIKE = re.compile(r"^\+?\d{7,15}$")
 CONSENT_EVENTS = ("consent_granted", "consent_revoked", "unsubscribe")
 ORDER_EVENTS = ("order_paid", "refund")
+MESSAGE_EVENTS = ("message_sent", "message_delivered", "message_opened", "message_clicked")
 
 
 class PersonSummary(BaseModel):
@@ -273,6 +274,11 @@ def timeline(
 def orders(events: EventStore, person_id: str, limit: int = 100) -> list[EventRead]:
     """The person's paid orders and refunds, newest first."""
     return timeline(events, person_id, names=list(ORDER_EVENTS), limit=limit, facets=False).items
+
+
+def messages(events: EventStore, person_id: str, limit: int = 30) -> list[EventRead]:
+    """The messages the brand sent the person and what they did with them, newest first."""
+    return timeline(events, person_id, names=list(MESSAGE_EVENTS), limit=limit, facets=False).items
 
 
 class ConsentState(BaseModel):

@@ -276,6 +276,7 @@ class Profile:
     tier: dict[str, Any] | None
     tier_history: list[dict[str, Any]]
     orders: list[profiles.EventRead]
+    messages: list[profiles.EventRead]
     consent: list[profiles.ConsentState]
 
 
@@ -333,6 +334,7 @@ def profile(
         ),
         tier_history=history,
         orders=profiles.orders(events, person.id, limit=50),
+        messages=profiles.messages(events, person.id),
         consent=profiles.consent_state(events, person.id),
     )
 

@@ -107,7 +107,10 @@ def test_profile_360(console: Console) -> None:
         html = client.get(f"/people/{person_id}").text
         if "order_paid" in html:
             break
-    for section in ("h-ids", "h-traits", "h-tier", "h-consent", "h-orders", "h-tags", "h-timeline"):
+    for section in (
+        "h-ids", "h-traits", "h-tier", "h-consent", "h-orders", "h-messages", "h-tags",
+        "h-timeline",
+    ):  # fmt: skip
         assert f'id="{section}"' in html
     assert 'class="event ev-' in html
     assert "initial" in html  # the tier history's first assignment
