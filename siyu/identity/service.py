@@ -566,6 +566,21 @@ def events_of(events: EventStore, person_id: str) -> Any:
     )
 
 
+def events_of_people(events: EventStore, person_ids: list[str], table: Any = None) -> Any:
+    """The events (or ``table``, a filtered view of them) of a few people, with ``person_id``
+    resolved: their keys are looked up first, so only their rows are joined."""
+    table = events.table() if table is None else table
+    if not events.has_table(IDENTITY_MAP_TABLE) or not person_ids:
+        return person_events(events, table.filter(ibis.literal(False)))
+    identity = events.table(IDENTITY_MAP_TABLE)
+    keys = identity.filter(identity.person_id.isin(person_ids)).key.to_pyarrow().to_pylist()
+    named = [f"{ONEID_PREFIX}{pid}" for pid in person_ids]
+    mine = table.filter(
+        table.user_id.isin([*keys, *named]) | ("anonymous_id:" + table.anonymous_id).isin(keys)
+    )
+    return person_events(events, mine)
+
+
 def raw_identifiers(events: EventStore, person_id: str) -> list[str]:
     """The person's identifiers as they arrived (``phone:13800138000``), from the identity map:
     unmasked, so only for readers allowed to see them. Sorted by type, then value."""

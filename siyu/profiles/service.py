@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -80,31 +81,14 @@ def profile(
     """The person's profile; traits survive by ``rules`` (see :mod:`.traits`)."""
     person = identity.get_person_or_raise(db_session=db_session, person_id=person_id)
     identifiers = identity.identifiers_of(db_session=db_session, person_id=person.id)
-    mine = identity.events_of(events, person.id)
-    identify = mine.filter(mine.name == "identify").order_by("ts")
-    identify_rows = identify.select("properties", "channel").to_pyarrow().to_pylist()
-    latest = mine.order_by([mine.ts.desc(), mine.event_id]).limit(LATEST_EVENTS)
-    latest_rows = (
-        latest.select("event_id", "name", "ts", "channel", "order_id", "amount", "properties")
-        .to_pyarrow()
-        .to_pylist()
-    )
+    history = History.read(events, person.id)
     return ProfileRead(
         person_id=person.id,
         created_at=person.created_at,
         identifiers=[IdentifierRead.model_validate(i) for i in identifiers],
-        traits=survive(identify_rows, rules),
+        traits=history.traits(rules),
         tags=tags.person_tags(events, person.id),
-        latest_events=[
-            EventRead(
-                **{
-                    **row,
-                    "amount": None if row["amount"] is None else str(row["amount"]),
-                    "properties": json.loads(row["properties"]) if row["properties"] else None,
-                }
-            )
-            for row in latest_rows
-        ],
+        latest_events=history.page(limit=LATEST_EVENTS, facets=False).items,
     )
 
 
@@ -176,10 +160,23 @@ def search(
     )
 
 
-def _names(events: EventStore) -> Any:
-    """``person_id`` and each name given in an identify call (Ibis)."""
-    table = identity.person_events(events)
-    identify = table.filter(table.name == "identify", table.person_id.notnull())
+def _names(
+    events: EventStore, *, containing: str | None = None, of: list[str] | None = None
+) -> Any:
+    """``person_id`` and each name given in an identify call (Ibis): of the people ``of``, or
+    names ``containing`` a text (the raw JSON is searched first, so only candidates are
+    parsed and resolved)."""
+    raw = events.table()
+    raw = raw.filter(raw.name == "identify")
+    if containing and '"' not in containing and "\\" not in containing:
+        text = raw.properties.cast("string")  # JSON keeps text unescaped: search it raw
+        raw = raw.filter(text.contains(containing))
+    table = (
+        identity.person_events(events, raw)
+        if of is None
+        else identity.events_of_people(events, of, raw)
+    )
+    identify = table.filter(table.person_id.notnull())
     name = identify.properties.cast("json")["name"].str
     return identify.select("person_id", "ts", person_name=name).filter(
         lambda t: t.person_name.notnull()
@@ -187,7 +184,7 @@ def _names(events: EventStore) -> Any:
 
 
 def _people_named(events: EventStore, text: str, offset: int, limit: int) -> tuple[list[str], int]:
-    names = _names(events)
+    names = _names(events, containing=text)
     found = names.filter(names.person_name.contains(text)).select("person_id").distinct()
     total = int(found.count().to_pyarrow().as_py())
     page = found.order_by("person_id").limit(limit, offset=offset)
@@ -198,8 +195,7 @@ def _summaries(db_session: Session, events: EventStore, ids: list[str]) -> list[
     if not ids:
         return []
     masked = identity.masked_identifiers(db_session=db_session, person_ids=ids)
-    names = _names(events)
-    mine = names.filter(names.person_id.isin(ids))
+    mine = _names(events, of=ids)
     latest = mine.group_by("person_id").aggregate(person_name=mine.person_name.argmax(mine.ts))
     name_of = {r["person_id"]: r["person_name"] for r in latest.to_pyarrow().to_pylist()}
     values = tags.current_values(events, ["lifecycle_stage"])
@@ -234,6 +230,71 @@ class EventPage(BaseModel):
     channels: list[str]
 
 
+HISTORY_COLUMNS = ("event_id", "name", "ts", "channel", "order_id", "amount", "properties")
+
+
+@dataclass(frozen=True)
+class History:
+    """One person's events, read in one scan, newest first. A profile page cuts its parts
+    (traits, orders, messages, consent, the timeline) from it instead of asking the store for
+    each: a person has hundreds of events, the store millions."""
+
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def read(cls, events: EventStore, person_id: str) -> History:
+        mine = identity.events_of(events, person_id)
+        newest = mine.order_by([mine.ts.desc(), mine.event_id]).select(*HISTORY_COLUMNS)
+        return cls(newest.to_pyarrow().to_pylist())
+
+    def page(
+        self,
+        *,
+        names: list[str] | None = None,
+        channel: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        facets: bool = True,
+    ) -> EventPage:
+        chosen = [
+            r
+            for r in self.rows
+            if (not names or r["name"] in names) and (not channel or r["channel"] == channel)
+        ]
+        return EventPage(
+            items=[_event(row) for row in chosen[offset : offset + limit]],
+            total=len(chosen),
+            offset=offset,
+            limit=limit,
+            names=sorted({str(r["name"]) for r in self.rows if r["name"]}) if facets else [],
+            channels=sorted({str(r["channel"]) for r in self.rows if r["channel"]})
+            if facets
+            else [],
+        )
+
+    def traits(self, rules: Mapping[str, Rule] | None = None) -> dict[str, Any]:
+        """Each trait chosen from the identify calls (oldest first) by its survival rule."""
+        identify = [r for r in self.rows if r["name"] == "identify"]
+        identify.sort(key=lambda r: (r["ts"], r["event_id"]))
+        return survive(identify, rules)
+
+    def consent(self) -> list[ConsentState]:
+        """The latest consent event per channel: granted unless revoked or unsubscribed."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.rows:  # newest first: the first seen per channel is the latest
+            if row["name"] in CONSENT_EVENTS:
+                latest.setdefault(str(row["channel"] or "-"), row)
+        return [
+            ConsentState(
+                channel=channel,
+                granted=row["name"] == "consent_granted",
+                event=str(row["name"]),
+                ts=row["ts"],
+            )
+            for channel, row in sorted(latest.items())
+        ]
+
+
 def timeline(
     events: EventStore,
     person_id: str,
@@ -244,41 +305,29 @@ def timeline(
     limit: int = 50,
     facets: bool = True,
 ) -> EventPage:
-    """The person's events, newest first, optionally only ``names`` and ``channel``; without
-    ``facets`` the filter choices (names and channels seen) are left empty (one query less)."""
-    mine = identity.events_of(events, person_id)
-    found = mine.select("name", "channel").distinct().to_pyarrow().to_pylist() if facets else []
-    chosen = mine
-    if names:
-        chosen = chosen.filter(chosen.name.isin(names))
-    if channel:
-        chosen = chosen.filter(chosen.channel == channel)
-    total = int(chosen.count().to_pyarrow().as_py())
-    rows = (
-        chosen.order_by([chosen.ts.desc(), chosen.event_id])
-        .limit(limit, offset=offset)
-        .select("event_id", "name", "ts", "channel", "order_id", "amount", "properties")
-        .to_pyarrow()
-        .to_pylist()
-    )
-    return EventPage(
-        items=[_event(row) for row in rows],
-        total=total,
-        offset=offset,
-        limit=limit,
-        names=sorted({str(f["name"]) for f in found if f["name"]}),
-        channels=sorted({str(f["channel"]) for f in found if f["channel"]}),
+    """The person's events, newest first, optionally only ``names`` and ``channel``, with the
+    names and channels they have (for filters) unless ``facets`` is off."""
+    return History.read(events, person_id).page(
+        names=names, channel=channel, offset=offset, limit=limit, facets=facets
     )
 
 
 def orders(events: EventStore, person_id: str, limit: int = 100) -> list[EventRead]:
     """The person's paid orders and refunds, newest first."""
-    return timeline(events, person_id, names=list(ORDER_EVENTS), limit=limit, facets=False).items
+    return (
+        History.read(events, person_id)
+        .page(names=list(ORDER_EVENTS), limit=limit, facets=False)
+        .items
+    )
 
 
 def messages(events: EventStore, person_id: str, limit: int = 30) -> list[EventRead]:
     """The messages the brand sent the person and what they did with them, newest first."""
-    return timeline(events, person_id, names=list(MESSAGE_EVENTS), limit=limit, facets=False).items
+    return (
+        History.read(events, person_id)
+        .page(names=list(MESSAGE_EVENTS), limit=limit, facets=False)
+        .items
+    )
 
 
 class ConsentState(BaseModel):
@@ -290,29 +339,14 @@ class ConsentState(BaseModel):
 
 def consent_state(events: EventStore, person_id: str) -> list[ConsentState]:
     """The latest consent event per channel: granted unless revoked or unsubscribed."""
-    mine = identity.events_of(events, person_id)
-    chosen = mine.filter(mine.name.isin(CONSENT_EVENTS))
-    latest = chosen.group_by("channel").aggregate(
-        event=chosen.name.argmax(chosen.ts), ts=chosen.ts.max()
-    )
-    return [
-        ConsentState(
-            channel=str(row["channel"] or "-"),
-            granted=row["event"] == "consent_granted",
-            event=str(row["event"]),
-            ts=row["ts"],
-        )
-        for row in latest.order_by("channel").to_pyarrow().to_pylist()
-    ]
+    return History.read(events, person_id).consent()
 
 
 def traits_of(
     events: EventStore, person_id: str, rules: Mapping[str, Rule] | None = None
 ) -> dict[str, Any]:
     """The person's traits, each chosen from the identify calls by its survival rule."""
-    mine = identity.events_of(events, person_id)
-    identify = mine.filter(mine.name == "identify").order_by("ts")
-    return survive(identify.select("properties", "channel").to_pyarrow().to_pylist(), rules)
+    return History.read(events, person_id).traits(rules)
 
 
 def _event(row: dict[str, Any]) -> EventRead:

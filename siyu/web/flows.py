@@ -278,6 +278,7 @@ class Profile:
     orders: list[profiles.EventRead]
     messages: list[profiles.EventRead]
     consent: list[profiles.ConsentState]
+    history: profiles.History  # the person's events, read once for the page
 
 
 def profile(
@@ -306,7 +307,8 @@ def profile(
         }
         for row in identity.identifiers_of(db_session=db_session, person_id=person.id)
     ]
-    traits = profiles.traits_of(events, person.id, load_trait_rules(settings.home))
+    mine = profiles.History.read(events, person.id)
+    traits = mine.traits(load_trait_rules(settings.home))
     if not reveal:
         traits = {k: mask_value(k, v) for k, v in traits.items()}
     values = tags.person_tags(events, person.id)
@@ -333,9 +335,10 @@ def profile(
             else None
         ),
         tier_history=history,
-        orders=profiles.orders(events, person.id, limit=50),
-        messages=profiles.messages(events, person.id),
-        consent=profiles.consent_state(events, person.id),
+        orders=mine.page(names=list(profiles.ORDER_EVENTS), limit=50, facets=False).items,
+        messages=mine.page(names=list(profiles.MESSAGE_EVENTS), limit=30, facets=False).items,
+        consent=mine.consent(),
+        history=mine,
     )
 
 

@@ -241,7 +241,7 @@ def person(
             person_id=person_id[:64],
             reveal=user.may_see_pii,
         )
-        timeline = _timeline(events, data.person_id, user, "", "", 1)
+        timeline = _timeline(events, data.person_id, user, "", "", 1, history=data.history)
     except SiyuError as exc:
         return _error_page(request, user, sign, exc, "people")
     values = {
@@ -282,11 +282,17 @@ def person_timeline(
 
 
 def _timeline(
-    events: EventStore, person_id: str, user: ConsoleUser, name: str, channel: str, number: int
+    events: EventStore,
+    person_id: str,
+    user: ConsoleUser,
+    name: str,
+    channel: str,
+    number: int,
+    *,
+    history: profiles.History | None = None,
 ) -> dict[str, Any]:
-    result = profiles.timeline(
-        events,
-        person_id,
+    history = history or profiles.History.read(events, person_id)
+    result = history.page(
         names=[name] if name else None,
         channel=channel or None,
         offset=(number - 1) * TIMELINE_PAGE,
