@@ -25,7 +25,7 @@ from siyu.demo.service import ADMIN_PASSWORD_FILE, run_demo
 NAME = "console"
 PEOPLE: dict[Scale, int] = {"small": 20_000, "full": 20_000}
 TARGET_MS = 300.0
-REPEAT = 10
+REPEAT = 20
 
 
 def _home(people: int) -> Path:

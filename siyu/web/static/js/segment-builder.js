@@ -39,6 +39,13 @@
     return node;
   }
 
+  // Operators as the builder shows them: words in the page's language, symbols as they are.
+  function opOptions(ops, labels) {
+    return ops.map(function (op) {
+      return { key: op, name: (labels && labels[op]) || op };
+    });
+  }
+
   function Builder(root, form, output) {
     this.root = root;
     this.form = form;
@@ -249,7 +256,7 @@
         self.reset(node, self.field(node.kind, key.value));
         self.draw();
       });
-      var op = select("op", L.operator, OPS[info.type], node.op);
+      var op = select("op", L.operator, opOptions(OPS[info.type], L.ops), node.op);
       op.addEventListener("change", function () { node.op = op.value; self.draw(); });
       row.appendChild(key);
       row.appendChild(op);
@@ -300,7 +307,7 @@
     row.appendChild(mode);
     row.appendChild(name);
     if (node.mode !== "did" && node.mode !== "not") {
-      var op = select("op", L.operator, MEASURE_OPS, node.op);
+      var op = select("op", L.operator, opOptions(MEASURE_OPS, L.ops), node.op);
       op.addEventListener("change", function () { node.op = op.value; self.changed(); });
       row.appendChild(op);
       row.appendChild(this.input(node, "value", { type: "number", "class": "value measure", "aria-label": L.value, step: "any" }));
