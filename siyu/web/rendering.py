@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from siyu import __version__
-from siyu.core.i18n import current_locale, gettext, ngettext
+from siyu.core.i18n import N_, current_locale, gettext, ngettext
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -103,8 +103,36 @@ def environment() -> Environment:
         percent=_percent,
         local_time=_local_time,
         day=_date,
+        field_label=field_label,
     )
     return env
+
+
+# Event fields and person dimensions as operators name them (breakdowns, filters).
+FIELD_LABELS = {
+    "channel": N_("Channel"),
+    "source": N_("Source"),
+    "utm_source": N_("UTM source"),
+    "utm_medium": N_("UTM medium"),
+    "utm_campaign": N_("UTM campaign"),
+    "scene": N_("Scene"),
+    "category": N_("Category"),
+    "sku": N_("SKU"),
+    "tier": N_("Member tier"),
+    "lifecycle_stage": N_("Lifecycle stage"),
+    "rfm_segment": N_("RFM segment"),
+    "city_tier": N_("City tier"),
+    "gender": N_("Gender"),
+    "age_band": N_("Age band"),
+}
+
+
+def field_label(key: str | None) -> str:
+    """A field's name in the page's language (``properties.X`` stays as it is)."""
+    if not key:
+        return ""
+    label = FIELD_LABELS.get(key)
+    return gettext(label) if label else key
 
 
 def render(template: str, context: dict[str, Any]) -> str:

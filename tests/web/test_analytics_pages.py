@@ -147,7 +147,7 @@ def test_paths_attribution_and_metrics(console: Console) -> None:
     )
     assert explorer.status_code == 200
     assert explorer.text.count("data-echarts=") == 3
-    assert "按 channel" in explorer.text  # the breakdown table
+    assert "按 渠道" in explorer.text  # the breakdown table
     assert explorer.text.count('name="metric"') > 20  # the whole catalogue to choose from
 
 
