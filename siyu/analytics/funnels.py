@@ -340,6 +340,11 @@ def attempts(events: EventStore, plan: _Plan) -> ir.Table:
     chains = (
         _chains_any(rows, plan) if plan.definition.mode == "any" else _chains_strict(rows, plan)
     )
+    return _attempts_from(chains, plan)
+
+
+def _attempts_from(chains: ir.Table, plan: _Plan) -> ir.Table:
+    """The attempts, given each step-1 row's chain instants ``t1..`` (see :func:`attempts`)."""
     entries = chains.filter(
         chains.s0, chains.ts >= plan.period.start_utc, chains.ts < plan.period.end_utc
     )
@@ -371,13 +376,60 @@ def attempts(events: EventStore, plan: _Plan) -> ir.Table:
 
 def people(events: EventStore, plan: _Plan) -> ir.Table:
     """One row per person who entered: the best clean attempt (furthest step, then earliest)."""
-    rows = attempts(events, plan)
+    return _best(attempts(events, plan))
+
+
+def _best(rows: ir.Table) -> ir.Table:
     rows = rows.filter(~rows.excluded)
     best = ibis.window(
         group_by=rows.person_id, order_by=[rows.reached.desc(), rows.t0, rows.prio, rows.event_id]
     )
     rows = rows.mutate(rank=ibis.row_number().over(best))
     return rows.filter(rows["rank"] == 0).drop("rank", "excluded", "prio", "event_id")
+
+
+def people_table(events: EventStore, plan: _Plan) -> pa.Table:
+    """:func:`people`, computed. Funnels whose chain ASOF joins can find (see
+    :func:`_asof_applies`) read their step events once into an engine temp table and join
+    it once per step; the others sort each person's events once per step."""
+    if not _asof_applies(plan):
+        return people(events, plan).to_pyarrow()
+    with _step_rows(events, plan).cache() as rows:
+        result: pa.Table = _best(_attempts_from(_chains_asof(rows, plan), plan)).to_pyarrow()
+    return result
+
+
+def _asof_applies(plan: _Plan) -> bool:
+    """Whether ASOF joins give the same greedy chain: any order, no exclusions and a different
+    event for every step (so no event serves two steps, and a next-step event at the same
+    instant counts as after, as in the window form)."""
+    definition = plan.definition
+    names = [step.event for step in definition.steps]
+    return definition.mode == "any" and not definition.exclusions and len(set(names)) == len(names)
+
+
+def _chains_asof(rows: ir.Table, plan: _Plan) -> ir.Table:
+    """The entries with ``t1..``: step m is the earliest event of step m at or after step m-1
+    (nothing once a step is missing)."""
+    chain = rows.filter(rows.s0, rows.ts >= plan.period.start_utc, rows.ts < plan.period.end_utc)
+    previous = "ts"
+    for m in range(1, plan.n):
+        step = rows.filter(rows[f"s{m}"]).select(step_person="person_id", **{f"t{m}": rows.ts})
+        chain = chain.asof_join(
+            step,
+            on=chain[previous] <= step[f"t{m}"],
+            predicates=[chain.person_id == step.step_person],
+        ).drop("step_person")
+        found = chain[f"t{m}"]
+        chain = chain.mutate(
+            **{
+                f"t{m}": ibis.cases(
+                    (chain[previous].notnull(), found), else_=ibis.null(found.type())
+                )
+            }
+        )
+        previous = f"t{m}"
+    return chain
 
 
 def plan_of(events: EventStore, definition: FunnelDefinition, tz: Any) -> _Plan:
@@ -398,7 +450,7 @@ def compute(events: EventStore, definition: FunnelDefinition, *, tz: Any) -> Fun
 
 def _compute(events: EventStore, plan: _Plan) -> FunnelResult:
     backend = events.table().get_backend()
-    table: pa.Table = people(events, plan).to_pyarrow()
+    table = people_table(events, plan)
     persons = ibis.memtable(table)
     n = plan.n
     micros = {
@@ -518,7 +570,7 @@ def dropped_people(
             step=step,
             last=plan.n,
         )
-    persons = people(events, plan)
+    persons = ibis.memtable(people_table(events, plan))
     return persons.filter(persons.reached == step - 1).select("person_id")
 
 

@@ -432,6 +432,27 @@ def test_engine_matches_the_reference_on_random_events(
             check_against_reference(store, rows, spec)
 
 
+@settings(max_examples=20, suppress_health_check=[HealthCheck.too_slow])
+@given(data=event_rows, names=st.permutations(NAMES[:3]), size=st.integers(2, 3))
+def test_the_asof_path_matches_the_reference(
+    data: list[tuple[str, str, int, str]], names: list[str], size: int
+) -> None:
+    """Distinct steps in any order without exclusions take the ASOF-join path."""
+    base = datetime(2026, 3, 1)
+    rows = [
+        row(user, name, (base + timedelta(hours=3 * slot)).strftime("%Y-%m-%d %H:%M"), channel=c)
+        for user, name, slot, c in data
+    ]
+    rows += [row("zz", name, "2025-01-01 00:00") for name in NAMES]
+    spec = definition(steps=[{"event": name} for name in names[:size]], window="1d", mode="any")
+    with tempfile.TemporaryDirectory() as folder:
+        RESULTS.clear()
+        with open_event_store(f"duckdb:///{Path(folder) / 'events.duckdb'}") as store:
+            store.append(event_table([*rows]))
+            write_identity(store, {f"member_no:{u}": u for u in ("p", "q", "r", "zz")})
+            check_against_reference(store, rows, spec)
+
+
 # -- API and CLI -----------------------------------------------------------------------------
 
 
