@@ -21,14 +21,13 @@ from siyu.analytics.experiments import service as experiments
 from siyu.analytics.experiments.models import Status
 from siyu.analytics.metrics import DIMENSIONS
 from siyu.api.context import AppContext
-from siyu.api.deps import Context, DbSession
-from siyu.core.errors import EventStoreError, SiyuError
+from siyu.api.deps import Context, DbSession, get_event_store
+from siyu.core.errors import SiyuError
 from siyu.core.i18n import N_, gettext
-from siyu.events import EventStore
 from siyu.privacy.models import Role
 from siyu.web import analytics_flows as af
 from siyu.web import experiment_flows
-from siyu.web.deps import ConsoleUser, SignerDep, User, csrf_ok, is_htmx, page
+from siyu.web.deps import MANAGERS, ConsoleUser, SignerDep, User, csrf_ok, error_page, is_htmx, page
 from siyu.web.flows import Panel, panel
 from siyu.web.reports_views import router as reports_router
 
@@ -36,7 +35,6 @@ router = APIRouter(include_in_schema=False)
 router.include_router(reports_router)
 
 ANALYST_ROLES = frozenset({Role.admin.value, Role.operator.value, Role.analyst.value})
-SEGMENT_MAKERS = frozenset({Role.admin.value, Role.operator.value})
 FormText = Annotated[str, Form(max_length=200)]
 TABS = (
     ("funnels", "/analytics/funnels", N_("Funnels")),
@@ -51,12 +49,6 @@ Text = Annotated[str, Query(max_length=200)]
 From = Annotated[str, Query(alias="from", max_length=10)]
 To = Annotated[str, Query(alias="to", max_length=10)]
 Many = Annotated[list[str] | None, Query(max_length=40)]
-
-
-def events_of(context: AppContext) -> EventStore:
-    if context.events is None:
-        raise context.events_error or EventStoreError(N_("The event store is not open"), path="?")
-    return context.events
 
 
 def forbidden(
@@ -76,7 +68,7 @@ def _denied(request: Request, user: ConsoleUser, sign: SignerDep) -> HTMLRespons
 
 def _names(context: AppContext) -> list[str]:
     try:
-        return af.event_names(events_of(context))
+        return af.event_names(get_event_store(context))
     except SiyuError:
         return []
 
@@ -149,14 +141,14 @@ def funnel_page(
     if not asked or not form.ready:
         waiting = gettext("Choose two or more steps, then press Run.")
     result = _run(
-        names, lambda: af.funnel_view(events_of(context), form, context.settings.tz), waiting
+        names, lambda: af.funnel_view(get_event_store(context), form, context.settings.tz), waiting
     )
     values = {
         "form": form,
         "names": names,
         "modes": [(key, gettext(label)) for key, label in af.MODES.items()],
         "breakdowns": af.BREAKDOWNS,
-        "may_save": user.role in SEGMENT_MAKERS,
+        "may_save": user.role in MANAGERS,
     }
     return _analysis(request, user, sign, tab="funnels", values=values, result=result)
 
@@ -179,7 +171,7 @@ def save_dropoff(
     name: FormText = "",
 ) -> Response:
     """Save the people who dropped off before a step as a static segment, then show it."""
-    if user.role not in SEGMENT_MAKERS:
+    if user.role not in MANAGERS:
         message = gettext("Only administrators and operators may save segments.")
         return forbidden(request, user, sign, message, "analytics")
     if not csrf_ok(request, sign, csrf_token):
@@ -189,17 +181,13 @@ def save_dropoff(
     form = af.funnel_form(step or [], window, mode, "", start, end)
     try:
         segment, _counts = funnels.save_dropoff_segment(
-            db_session, events_of(context), form.definition(),
+            db_session, get_event_store(context), form.definition(),
             step=af.parse_int(at, 2, 2, funnels.MAX_STEPS), key=key.strip(),
             name=name.strip() or key.strip(), tz=context.settings.tz,
         )  # fmt: skip
     except SiyuError as exc:
         db_session.rollback()
-        values = {"title": exc.render_title(), "message": exc.render(), "hint": exc.render_hint()}
-        return page(
-            request, "error.html", values, user=user, sign=sign, active="analytics",
-            status_code=exc.status,
-        )  # fmt: skip
+        return error_page(request, user, sign, exc, "analytics")
     return RedirectResponse(f"/segments/{segment.key}", status_code=303)
 
 
@@ -229,7 +217,9 @@ def retention_page(
         start=af.parse_day(start),
         end=af.parse_day(end),
     )
-    result = _run(names, lambda: af.retention_view(events_of(context), form, context.settings.tz))
+    result = _run(
+        names, lambda: af.retention_view(get_event_store(context), form, context.settings.tz)
+    )
     values = {"form": form, "names": names}
     return _analysis(request, user, sign, tab="retention", values=values, result=result)
 
@@ -259,7 +249,7 @@ def paths_page(
         start=af.parse_day(start),
         end=af.parse_day(end),
     )
-    result = _run(names, lambda: af.paths_view(events_of(context), form, context.settings.tz))
+    result = _run(names, lambda: af.paths_view(get_event_store(context), form, context.settings.tz))
     values = {"form": form, "names": names}
     return _analysis(request, user, sign, tab="paths", values=values, result=result)
 
@@ -286,7 +276,9 @@ def attribution_page(
         start=af.parse_day(start),
         end=af.parse_day(end),
     )
-    result = _run(names, lambda: af.attribution_view(events_of(context), form, context.settings.tz))
+    result = _run(
+        names, lambda: af.attribution_view(get_event_store(context), form, context.settings.tz)
+    )
     values = {"form": form, "names": names}
     return _analysis(request, user, sign, tab="attribution", values=values, result=result)
 
@@ -307,7 +299,9 @@ def metrics_page(
         return denied
     names = _names(context)
     form = af.metric_form(metric or [], grain, dimension, start, end)
-    result = _run(names, lambda: af.metrics_view(events_of(context), form, context.settings.tz))
+    result = _run(
+        names, lambda: af.metrics_view(get_event_store(context), form, context.settings.tz)
+    )
     values = {
         "form": form,
         "families": af.metric_families(),
@@ -390,7 +384,7 @@ def experiment_page(
         )  # fmt: skip
 
     def build() -> dict[str, Any]:
-        results = experiment_analysis.results(events_of(context), experiment)
+        results = experiment_analysis.results(get_event_store(context), experiment)
         return {"results": results, "metrics": experiment_flows.experiment_view(results)}
 
     result = panel(

@@ -20,7 +20,6 @@ from siyu.core.errors import InvalidInputError, SiyuError
 from siyu.core.i18n import N_, current_locale, gettext
 from siyu.events import EventStore
 from siyu.identity import service as identity
-from siyu.privacy.models import Role
 from siyu.segments import service as segments
 from siyu.segments import tiers
 from siyu.segments.models import EvaluationRead, SegmentCreate, SegmentRead
@@ -39,6 +38,7 @@ from siyu.tags.definitions import (
 from siyu.tags.explain import describe_computation
 from siyu.tags.models import TagRefreshRead
 from siyu.tags.service import RefreshOptions, TagRead
+from siyu.web.deps import MANAGERS
 from siyu.web.flows import CHANNELS, TAG_CATEGORIES, channel_label, mask_value, tier_names
 
 TAG_PAGE = 25
@@ -66,7 +66,6 @@ VALUE_TYPES = {
     "string": N_("Text"),
 }
 # Who may start work that changes stored data (refresh tags, save or evaluate a segment).
-MANAGERS = frozenset({Role.admin.value, Role.operator.value})
 NO_TIER = "none"
 
 

@@ -8,18 +8,17 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from siyu.api.context import AppContext
-from siyu.api.deps import Context, DbSession, RowId
-from siyu.core.errors import EventStoreError, NotFoundError, SiyuError
+from siyu.api.deps import Context, DbSession, RowId, get_event_store
+from siyu.core.errors import NotFoundError, SiyuError
 from siyu.core.i18n import N_, gettext
-from siyu.events import EventStore
 from siyu.tags import service as tags
 from siyu.web import catalog_flows as flows
 from siyu.web.auth import Signer
-from siyu.web.deps import ConsoleUser, SignerDep, User, csrf_ok, is_htmx, page
+from siyu.web.deps import MANAGERS, ConsoleUser, SignerDep, User, csrf_ok, error_page, is_htmx, page
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Query(max_length=200)]
@@ -28,28 +27,8 @@ FormText = Annotated[str, Form(max_length=200)]
 RuleJson = Annotated[str, Form(max_length=50_000)]
 
 
-def _events(context: Context) -> EventStore:
-    if context.events is None:
-        raise context.events_error or EventStoreError(N_("The event store is not open"), path="?")
-    return context.events
-
-
 def _page_number(text: str) -> int:
     return int(text) if text.isdigit() and 0 < int(text) < 1_000_000 else 1
-
-
-def _error_page(
-    request: Request, user: ConsoleUser, sign: SignerDep, exc: SiyuError, active: str
-) -> HTMLResponse:
-    return page(
-        request,
-        "error.html",
-        {"title": exc.render_title(), "message": exc.render(), "hint": exc.render_hint()},
-        user=user,
-        sign=sign,
-        active=active,
-        status_code=exc.status if 400 <= exc.status < 600 else 500,
-    )
 
 
 def _expired() -> SiyuError:
@@ -85,12 +64,12 @@ def tag_library(
         "page_no": number,
         "library": None,
         "error": None,
-        "may_manage": user.role in flows.MANAGERS,
+        "may_manage": user.role in MANAGERS,
         "refresh": None,
         "tags_url": _url("/tags", q=q, category=category, sort=sort),
     }
     try:
-        events = _events(context)
+        events = get_event_store(context)
         values["library"] = flows.tag_library(
             db_session=db_session, events=events, category=category, q=q, sort=sort, page=number
         )
@@ -121,14 +100,14 @@ def refresh_tags(
         values["refresh"] = flows.start_refresh(
             db_session=db_session,
             database=context.database,
-            events=_events(context),
+            events=get_event_store(context),
             settings=context.settings,
             keys=[tag] if tag else None,
         )
     except SiyuError as exc:
         values["error"], values["hint"] = exc.render(), exc.render_hint()
         if not is_htmx(request):
-            return _error_page(request, user, sign, exc, "tags")
+            return error_page(request, user, sign, exc, "tags")
     if not is_htmx(request):
         return RedirectResponse(f"/tags/{quote(tag, safe='')}" if tag else "/tags", 303)
     return page(request, "tags_refresh.html", values, user=user, sign=sign, active="tags")
@@ -171,12 +150,12 @@ def _tag_page(
     edited: str | None = None,
 ) -> Response:
     try:
-        data = flows.tag_page(db_session=db_session, events=_events(context), key=key)
+        data = flows.tag_page(db_session=db_session, events=get_event_store(context), key=key)
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "tags")
+        return error_page(request, user, sign, exc, "tags")
     values = {
         "t": data,
-        "may_manage": user.role in flows.MANAGERS,
+        "may_manage": user.role in MANAGERS,
         "refresh": data.refreshes[0] if data.refreshes else None,
         "error": None,
         "tag": data.tag.key,
@@ -208,7 +187,7 @@ def edit_tag(
         flows.ensure_manager(user.role)
         flows.edit_tag(db_session=db_session, key=key, text=definition, by=user.username)
     except flows.NotAllowedError as exc:
-        return _error_page(request, user, sign, exc, "tags")
+        return error_page(request, user, sign, exc, "tags")
     except SiyuError as exc:
         reasons = "; ".join(str(e.get("reason", e)) for e in exc.errors[:3])
         message = exc.render() + (f": {reasons}" if reasons else "")
@@ -242,7 +221,7 @@ def segment_list(
         "page_no": number,
         "result": None,
         "error": None,
-        "may_manage": user.role in flows.MANAGERS,
+        "may_manage": user.role in MANAGERS,
         "segments_url": _url("/segments", q=q, status=status, sort=sort),
     }
     try:
@@ -265,15 +244,15 @@ def _builder(
     error: SiyuError | None = None,
 ) -> Response:
     try:
-        catalog = flows.builder_catalog(db_session=db_session, events=_events(context))
+        catalog = flows.builder_catalog(db_session=db_session, events=get_event_store(context))
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "segments")
+        return error_page(request, user, sign, exc, "segments")
     values = {
         "catalog": catalog,
         "form": form,
         "error": error.render() if error else None,
         "hint": error.render_hint() if error else None,
-        "may_manage": user.role in flows.MANAGERS,
+        "may_manage": user.role in MANAGERS,
     }
     status_code = error.status if error is not None and 400 <= error.status < 500 else 200
     return page(
@@ -314,7 +293,7 @@ def preview_segment(
             return page(request, "segment_preview.html", values, user=user, sign=sign)
         values["preview"] = flows.preview(
             db_session=db_session,
-            events=_events(context),
+            events=get_event_store(context),
             settings=context.settings,
             rule_json=rule,
             reveal=user.may_see_pii,
@@ -344,7 +323,7 @@ def save_segment(
         flows.ensure_manager(user.role)
         saved = flows.create_segment(
             db_session=db_session,
-            events=_events(context),
+            events=get_event_store(context),
             settings=context.settings,
             key=key,
             name=name,
@@ -372,17 +351,17 @@ def segment_detail(
     try:
         data = flows.segment_page(
             db_session=db_session,
-            events=_events(context),
+            events=get_event_store(context),
             settings=context.settings,
             key=key[:64],
             change=change,
             page=number,
         )
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "segments")
+        return error_page(request, user, sign, exc, "segments")
     values = {
         "s": data,
-        "may_manage": user.role in flows.MANAGERS,
+        "may_manage": user.role in MANAGERS,
         "changes_url": _url(f"/segments/{quote(data.segment.key, safe='')}", change=data.change),
     }
     template = "segment_changes.html" if is_htmx(request) else "segment.html"
@@ -406,12 +385,12 @@ def evaluate_segment(
         flows.ensure_manager(user.role)
         flows.evaluate_segment(
             db_session=db_session,
-            events=_events(context),
+            events=get_event_store(context),
             settings=context.settings,
             key=key[:64],
         )
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "segments")
+        return error_page(request, user, sign, exc, "segments")
     return RedirectResponse(f"/segments/{quote(key[:64], safe='')}", status_code=303)
 
 
@@ -427,14 +406,14 @@ def archive_or_restore(
 ) -> Response:
     """Archive a segment (undone by restore) or restore it."""
     if action not in ("archive", "restore"):
-        return _error_page(request, user, sign, NotFoundError(N_("No such page")), "segments")
+        return error_page(request, user, sign, NotFoundError(N_("No such page")), "segments")
     try:
         if not csrf_ok(request, sign, csrf_token):
             raise _expired()
         flows.ensure_manager(user.role)
         flows.set_archived(db_session=db_session, key=key[:64], archived=action == "archive")
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "segments")
+        return error_page(request, user, sign, exc, "segments")
     return RedirectResponse(f"/segments/{quote(key[:64], safe='')}", status_code=303)
 
 
@@ -452,9 +431,9 @@ def tier_overview(
 ) -> Response:
     try:
         data = flows.tier_page(
-            events=_events(context), settings=context.settings, start=start, end=end
+            events=get_event_store(context), settings=context.settings, start=start, end=end
         )
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "segments")
+        return error_page(request, user, sign, exc, "segments")
     template = "tiers_matrix.html" if is_htmx(request) else "tiers.html"
     return page(request, template, {"d": data}, user=user, sign=sign, active="segments")

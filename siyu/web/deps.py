@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from siyu.api.context import AppContext
 from siyu.api.deps import get_context, get_db_session
 from siyu.core.config import secret_key
+from siyu.core.errors import SiyuError
 from siyu.core.i18n import N_, current_locale, gettext
 from siyu.core.logging import request_id_var
 from siyu.privacy import service as users
@@ -138,6 +139,20 @@ def csrf_ok(request: Request, sign: Signer, token: str | None) -> bool:
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+# Who may change things in the console (refresh tags, save segments, build reports).
+MANAGERS = frozenset({Role.admin.value, Role.operator.value})
+
+
+def error_page(
+    request: Request, user: ConsoleUser, sign: Signer, exc: SiyuError, active: str
+) -> HTMLResponse:
+    """A SiyuError as a console page with its title, message and hint, at its own status."""
+    values = {"title": exc.render_title(), "message": exc.render(), "hint": exc.render_hint()}
+    status = exc.status if 400 <= exc.status < 600 else 500
+    return page(request, "error.html", values, user=user, sign=sign, active=active,
+                status_code=status)  # fmt: skip
 
 
 def page(

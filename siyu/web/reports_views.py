@@ -14,18 +14,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from siyu.analytics.report import service as reports
 from siyu.api.deps import Context
 from siyu.core.errors import NotFoundError, SiyuError
 from siyu.core.i18n import N_, current_locale, gettext
-from siyu.privacy.models import Role
-from siyu.web.deps import ConsoleUser, SignerDep, User, csrf_ok, is_htmx, page
+from siyu.web.deps import MANAGERS, SignerDep, User, csrf_ok, error_page, is_htmx, page
 from siyu.web.report_jobs import ReportJobs
 
 router = APIRouter(include_in_schema=False)
-BUILD_ROLES = frozenset({Role.admin.value, Role.operator.value})
 REPORT_CSP = (
     "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
     "style-src 'unsafe-inline'; img-src data:; font-src 'none'; connect-src 'none'; "
@@ -41,14 +39,6 @@ def jobs_of(request: Request) -> ReportJobs:
     return found
 
 
-def _error(request: Request, user: ConsoleUser, sign: SignerDep, exc: SiyuError) -> HTMLResponse:
-    values = {"title": exc.render_title(), "message": exc.render(), "hint": exc.render_hint()}
-    status = exc.status if 400 <= exc.status < 600 else 500
-    return page(
-        request, "error.html", values, user=user, sign=sign, active="reports", status_code=status
-    )
-
-
 @router.get("/reports")
 def reports_page(
     request: Request,
@@ -61,7 +51,7 @@ def reports_page(
     current = jobs.get(job) if job else jobs.running()
     values: dict[str, Any] = {
         "items": reports.list_reports(context.settings),
-        "may_build": user.role in BUILD_ROLES,
+        "may_build": user.role in MANAGERS,
         "job": current,
     }
     template = "reports_list.html" if is_htmx(request) else "reports.html"
@@ -76,7 +66,7 @@ def build_report(
     context: Context,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    if user.role not in BUILD_ROLES:
+    if user.role not in MANAGERS:
         message = gettext("Only operators and admins can build reports.")
         values = {"title": gettext("Not allowed"), "message": message, "hint": None}
         return page(
@@ -117,7 +107,7 @@ def report_file(
     try:
         path, media_type = reports.report_file(context.settings, file_name[:64])
     except SiyuError as exc:
-        return _error(request, user, sign, exc)
+        return error_page(request, user, sign, exc, "reports")
     inline = path.suffix == ".html" and not download
     response = FileResponse(
         path,
@@ -139,7 +129,8 @@ def report_page(
     """One report: the stored HTML in a sandboxed frame, with its downloads."""
     found = next((r for r in reports.list_reports(context.settings) if r.name == name), None)
     if found is None:
-        return _error(request, user, sign, NotFoundError(N_("No report file {name}"), name=name))
+        missing = NotFoundError(N_("No report file {name}"), name=name)
+        return error_page(request, user, sign, missing, "reports")
     return page(
         request, "reports_view.html", {"item": found}, user=user, sign=sign, active="reports"
     )

@@ -11,11 +11,11 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from siyu.api.deps import Context, DbSession
+from siyu.api.deps import Context, DbSession, get_event_store
 from siyu.api.middleware import LANG_COOKIE
 from siyu.core.config import secret_key
-from siyu.core.errors import AuthenticationError, EventStoreError, SiyuError
-from siyu.core.i18n import N_, SUPPORTED_LOCALES, gettext, normalize_locale
+from siyu.core.errors import AuthenticationError, SiyuError
+from siyu.core.i18n import SUPPORTED_LOCALES, gettext, normalize_locale
 from siyu.core.logging import get_logger
 from siyu.events import EventStore
 from siyu.identity import service as identity
@@ -30,6 +30,7 @@ from siyu.web.deps import (
     SignerDep,
     User,
     csrf_ok,
+    error_page,
     is_htmx,
     page,
     safe_next,
@@ -41,26 +42,6 @@ log = get_logger("web")
 PEOPLE_PAGE = 20
 TIMELINE_PAGE = 30
 Text = Annotated[str, Query(max_length=200)]
-
-
-def _events(context: Context) -> EventStore:
-    if context.events is None:
-        raise context.events_error or EventStoreError(N_("The event store is not open"), path="?")
-    return context.events
-
-
-def _error_page(
-    request: Request, user: ConsoleUser, sign: SignerDep, exc: SiyuError, active: str
-) -> HTMLResponse:
-    return page(
-        request,
-        "error.html",
-        {"title": exc.render_title(), "message": exc.render(), "hint": exc.render_hint()},
-        user=user,
-        sign=sign,
-        active=active,
-        status_code=exc.status if 400 <= exc.status < 600 else 500,
-    )
 
 
 # -- sign-in --------------------------------------------------------------------------------
@@ -161,12 +142,12 @@ def overview(
     try:
         data = flows.overview(
             db_session=db_session,
-            events=_events(context),
+            events=get_event_store(context),
             settings=context.settings,
             filters=filters,
         )
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "overview")
+        return error_page(request, user, sign, exc, "overview")
     template = "overview_panels.html" if is_htmx(request) else "overview.html"
     values: dict[str, Any] = {
         "data": data,
@@ -202,7 +183,7 @@ def people(
         "people_url": lambda n: "/people?" + urlencode({"q": q, "page": n}),
     }
     try:
-        events = _events(context)
+        events = get_event_store(context)
         result = profiles.search(
             db_session=db_session,
             events=events,
@@ -233,7 +214,7 @@ def person(
     db_session: DbSession,
 ) -> Response:
     try:
-        events = _events(context)
+        events = get_event_store(context)
         data = flows.profile(
             db_session=db_session,
             events=events,
@@ -243,7 +224,7 @@ def person(
         )
         timeline = _timeline(events, data.person_id, user, "", "", 1, history=data.history)
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "people")
+        return error_page(request, user, sign, exc, "people")
     values = {
         "p": data,
         "timeline": timeline,
@@ -267,11 +248,11 @@ def person_timeline(
     page_no: Annotated[str, Query(alias="page", max_length=7)] = "1",
 ) -> Response:
     try:
-        events = _events(context)
+        events = get_event_store(context)
         found = identity.get_person_or_raise(db_session=db_session, person_id=person_id[:64]).id
         timeline = _timeline(events, found, user, name, channel, _page_number(page_no))
     except SiyuError as exc:
-        return _error_page(request, user, sign, exc, "people")
+        return error_page(request, user, sign, exc, "people")
     values = {
         "timeline": timeline,
         "timeline_url": _timeline_url(found, name, channel),
