@@ -187,9 +187,10 @@ def welch(treatment: Summary, control: Summary, *, alpha: float = 0.05) -> Compa
     lift = relative_lift(treatment, control, alpha=alpha)
     a, b = treatment.var / treatment.n, control.var / control.n
     se = math.sqrt(max(a + b, 0.0))
-    if se == 0:
+    spread = a**2 / (treatment.n - 1) + b**2 / (control.n - 1)
+    if se == 0 or spread == 0:  # variances so small their squares underflow: no dof either
         return Comparison(test=test, difference=difference, lift=lift.lift, note=NO_VARIANCE)
-    dof = (a + b) ** 2 / (a**2 / (treatment.n - 1) + b**2 / (control.n - 1))
+    dof = (a + b) ** 2 / spread
     statistic = difference / se
     margin = float(distributions.t.isf(alpha / 2, dof)) * se
     return Comparison(
