@@ -26,10 +26,10 @@ import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field
 
 from siyu.analytics.common import (
-    SYSTEM_CHANNEL,
     Period,
     cached,
     check_event_names,
+    done_by_people,
     parse_window,
     resolve_period,
     resolved_events,
@@ -219,7 +219,7 @@ def touchpoints(events: EventStore, period: Period, window: timedelta) -> ir.Tab
         events, period.offset, start=period.start_utc - window - SAME_VISIT, end=period.end_utc
     )
     source, campaign = touch_key(table)
-    raw = table.filter(table.channel.isnull() | (table.channel != SYSTEM_CHANNEL)).select(
+    raw = table.filter(done_by_people(table)).select(
         person_id=table.person_id,
         touch_id=table.event_id,
         touch_ts=table.ts,

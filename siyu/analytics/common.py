@@ -101,10 +101,16 @@ def _year_before(day: date) -> date:
         return day.replace(year=day.year - 1, day=28)
 
 
+def done_by_people(table: ir.Table) -> ir.BooleanValue:
+    """Not one of siyu's own events (tier changes, segment entries, exposures: channel
+    ``system``), which are records about people, not activity."""
+    return table.channel.isnull() | (table.channel != SYSTEM_CHANNEL)
+
+
 def last_event_date(events: EventStore, tz: ZoneInfo) -> date | None:
     """The local date of the latest event people did (siyu's own system events aside)."""
     table = events.table()
-    latest = table.filter(table.channel.isnull() | (table.channel != SYSTEM_CHANNEL)).ts.max()
+    latest = table.filter(done_by_people(table)).ts.max()
     value = latest.execute()
     if value is None or value != value:  # NaT
         return None

@@ -33,7 +33,6 @@ import ibis.expr.types as ir
 from pydantic import BaseModel, Field
 
 from siyu.analytics.common import (
-    SYSTEM_CHANNEL,
     AnalysisError,
     Grain,
     Period,
@@ -41,6 +40,7 @@ from siyu.analytics.common import (
     buckets,
     cached,
     change,
+    done_by_people,
     local_time,
     ratio,
     resolved_events,
@@ -465,12 +465,15 @@ def _bucket_period(first: date, grain: Grain, period: Period) -> Period:
     return Period(max(first, period.start), min(last, period.end), period.tz)
 
 
+def _activity(rows: ir.Table, query: MetricQuery) -> ir.Table:
+    """What people did (siyu's own events aside), on the asked channel only if one is set."""
+    rows = rows.filter(done_by_people(rows))
+    return rows if query.channel is None else rows.filter(rows.channel == query.channel)
+
+
 def _scope(events: EventStore, period: Period, query: MetricQuery) -> ir.Table:
     rows = resolved_events(events, period.offset, start=period.start_utc, end=period.end_utc)
-    rows = rows.filter(rows.channel.isnull() | (rows.channel != SYSTEM_CHANNEL))
-    if query.channel is not None:
-        rows = rows.filter(rows.channel == query.channel)
-    return rows
+    return _activity(rows, query)
 
 
 def _totals(
@@ -481,10 +484,7 @@ def _totals(
         return {}
     offset = next(iter(periods.values())).offset
     spans = [(p.start_utc, p.end_utc) for p in periods.values()]
-    rows = resolved_events(events, offset, spans=spans)
-    rows = rows.filter(rows.channel.isnull() | (rows.channel != SYSTEM_CHANNEL))
-    if query.channel is not None:
-        rows = rows.filter(rows.channel == query.channel)
+    rows = _activity(resolved_events(events, offset, spans=spans), query)
     label = ibis.cases(
         *[
             ((rows.ts >= p.start_utc) & (rows.ts < p.end_utc), ibis.literal(name))
@@ -537,12 +537,6 @@ class _History:
         if wanted & {"churn_rate", *RETENTION_DAYS}:
             self.days = stack.enter_context(self._person_days(periods).cache())
 
-    def _scoped(self, rows: ir.Table) -> ir.Table:
-        rows = rows.filter(rows.channel.isnull() | (rows.channel != SYSTEM_CHANNEL))
-        if self.query.channel is not None:
-            rows = rows.filter(rows.channel == self.query.channel)
-        return rows
-
     def _first_seen(self, end: Any) -> ir.Table:
         """Each person's first event ever (``first_date`` local, ``dim`` of that event).
 
@@ -550,9 +544,7 @@ class _History:
         anonymous id, no join), and only those rows are resolved to people: the identity
         map is joined to a few rows per person instead of the whole history."""
         raw = self.events.table()
-        raw = raw.filter(raw.ts < end, raw.channel.isnull() | (raw.channel != SYSTEM_CHANNEL))
-        if self.query.channel is not None:
-            raw = raw.filter(raw.channel == self.query.channel)
+        raw = _activity(raw.filter(raw.ts < end), self.query)
         dimension = self.query.dimension
         by_event = dimension in EVENT_DIMENSIONS
         firsts: dict[str, ir.Value] = {"ts": raw.ts.min()}
@@ -581,7 +573,7 @@ class _History:
         period, the one before it, and the 30 days after it."""
         spans = [(p.previous().start_utc, p.end_utc + timedelta(days=30)) for p in periods]
         rows = resolved_events(self.events, self.offset, spans=spans)
-        rows = _dimension_column(self.events, self._scoped(rows), self.query.dimension)
+        rows = _dimension_column(self.events, _activity(rows, self.query), self.query.dimension)
         return rows.select("person_id", "local_date", "dim").distinct()
 
     def people(self, period: Period) -> tuple[dict[str, float], dict[str, float]]:
@@ -645,7 +637,7 @@ class _History:
         rows = resolved_events(
             self.events, self.offset, start=year.start_utc, end=year.end_utc, names=[ORDER]
         )
-        rows = _dimension_column(self.events, self._scoped(rows), self.query.dimension)
+        rows = _dimension_column(self.events, _activity(rows, self.query), self.query.dimension)
         counts = rows.group_by("dim").aggregate(
             amount=rows.amount.sum(), buyers=rows.person_id.nunique()
         )

@@ -23,9 +23,9 @@ import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field
 
 from siyu.analytics.common import (
-    SYSTEM_CHANNEL,
     cached,
     check_event_names,
+    done_by_people,
     resolve_period,
     resolved_events,
 )
@@ -89,7 +89,7 @@ def path_steps(events: EventStore, query: PathQuery, *, tz: Any) -> ir.Table:
     ``event``."""
     period = resolve_period(events, tz, query.start, query.end)
     rows = resolved_events(events, period.offset, start=period.start_utc, end=period.end_utc)
-    keep = rows.channel.isnull() | (rows.channel != SYSTEM_CHANNEL)
+    keep = done_by_people(rows)
     if query.exclude:
         keep &= rows.name.notin(query.exclude)
     rows = rows.filter(keep).select("person_id", "event_id", "ts", "name")

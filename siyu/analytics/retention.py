@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from siyu.analytics.common import (
     MAX_PERIOD_DAYS,
-    SYSTEM_CHANNEL,
     Day,
     Grain,
     Period,
@@ -35,6 +34,7 @@ from siyu.analytics.common import (
     buckets,
     cached,
     check_event_names,
+    done_by_people,
     last_event_date,
     local_time,
     ratio,
@@ -199,7 +199,7 @@ def _activity(
     """Events of ``name``, or every event people did (siyu's own system events aside)."""
     table = resolved_events(events, period.offset, names=None if name is None else [name], **bounds)
     if name is None:
-        table = table.filter(table.channel.isnull() | (table.channel != SYSTEM_CHANNEL))
+        table = table.filter(done_by_people(table))
     return table
 
 

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 
 from siyu.analytics.attribution import DIRECT, text_of, touch_key
 from siyu.analytics.common import (
-    SYSTEM_CHANNEL,
     Period,
     cached,
+    done_by_people,
     resolve_period,
     resolved_events,
 )
@@ -50,7 +50,7 @@ def first_seen(events: EventStore, period: Period) -> ir.Table:
     period, with that event's source: its touchpoint key, else its ``source`` column, else
     its channel, else :data:`DIRECT`."""
     table = resolved_events(events, period.offset)
-    table = table.filter(table.channel.isnull() | (table.channel != SYSTEM_CHANNEL))
+    table = table.filter(done_by_people(table))
     order = ibis.window(group_by=table.person_id, order_by=[table.ts, table.event_id])
     ranked = table.mutate(rank=ibis.row_number().over(order))
     first = ranked.filter(

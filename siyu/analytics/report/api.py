@@ -17,13 +17,11 @@ from siyu.analytics.report.service import BuildResult, ReportFile
 from siyu.analytics.report.suggestions import format_change, format_number
 from siyu.analytics.report.weekly import WEEK_PATTERN
 from siyu.api.deps import Context, DbSession, Events
+from siyu.api.problems import documented
 from siyu.core.i18n import gettext as _
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"description": "Not found", "content": {"application/problem+json": {}}},
-    422: {"description": "Invalid input", "content": {"application/problem+json": {}}},
-}
+PROBLEMS = documented(404, 422)
 report_app = typer.Typer(help="Reports: the weekly report.", no_args_is_help=True)
 
 
